@@ -1,0 +1,26 @@
+#pragma once
+// Byte strings and the text encodings used on the wire and in logs.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ossl {
+
+using Bytes = std::vector<std::uint8_t>;
+
+std::string to_hex(std::span<const std::uint8_t> bytes);
+std::optional<Bytes> from_hex(std::string_view hex);
+
+std::string to_base64(std::span<const std::uint8_t> bytes);
+// Strict standard base64 (RFC 4648 section 4, padded, no whitespace); nullopt if malformed.
+std::optional<Bytes> from_base64(std::string_view text);
+
+inline std::span<const std::uint8_t> as_bytes(std::string_view s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace ossl

@@ -1,0 +1,29 @@
+#pragma once
+// Reading and writing certificates as PEM/DER.
+
+#include "ossl/encoding.hpp"
+#include "ossl/handles.hpp"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ossl {
+
+// All certificates in a PEM file, in order. Throws with the file name when the file is
+// missing, unreadable or holds no certificate.
+std::vector<X509Ptr> load_certificates(const std::filesystem::path& file);
+X509Ptr load_certificate(const std::filesystem::path& file);
+
+X509Ptr certificate_from_pem(std::string_view pem);
+std::string to_pem(const X509& cert);
+std::string der_to_pem(std::span<const std::uint8_t> der, std::string_view label);
+Bytes to_der(const X509& cert);
+
+// SHA-256 over the DER encoding, lower-case hex.
+std::string fingerprint_sha256(const X509& cert);
+
+// Subject common name, or "" if there is none.
+std::string common_name(const X509& cert);
+
+}  // namespace ossl

@@ -1,0 +1,89 @@
+#include "ossl/der.hpp"
+
+#include <ctime>
+
+namespace der {
+
+void append_header(Bytes& out, std::uint8_t t, std::size_t n) {
+    out.push_back(t);
+    if (n < 0x80) {
+        out.push_back(static_cast<std::uint8_t>(n));
+        return;
+    }
+    std::uint8_t len[sizeof(std::size_t)];
+    int k = 0;
+    for (std::size_t v = n; v != 0; v >>= 8) len[k++] = static_cast<std::uint8_t>(v & 0xff);
+    out.push_back(static_cast<std::uint8_t>(0x80 | k));
+    while (k > 0) out.push_back(len[--k]);
+}
+
+void append_tlv(Bytes& out, std::uint8_t t, Span content) {
+    append_header(out, t, content.size());
+    out.insert(out.end(), content.begin(), content.end());
+}
+
+Bytes tlv(std::uint8_t t, Span content) {
+    Bytes out;
+    out.reserve(content.size() + 6);
+    append_tlv(out, t, content);
+    return out;
+}
+
+Bytes sequence(std::initializer_list<Span> parts) {
+    std::size_t n = 0;
+    for (auto p : parts) n += p.size();
+    Bytes out;
+    out.reserve(n + 6);
+    append_header(out, tag::kSequence, n);
+    for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+Bytes unsigned_integer(Span magnitude) {
+    std::size_t skip = 0;
+    while (skip + 1 < magnitude.size() && magnitude[skip] == 0 && (magnitude[skip + 1] & 0x80) == 0) ++skip;
+    Span m = magnitude.subspan(skip);
+    Bytes content;
+    content.reserve(m.size() + 1);
+    if (m.empty() || (m[0] & 0x80) != 0) content.push_back(0);
+    content.insert(content.end(), m.begin(), m.end());
+    return tlv(tag::kInteger, content);
+}
+
+Bytes bit_string(Span bits) {
+    Bytes out;
+    out.reserve(bits.size() + 7);
+    append_header(out, tag::kBitString, bits.size() + 1);
+    out.push_back(0);
+    out.insert(out.end(), bits.begin(), bits.end());
+    return out;
+}
+
+Bytes octet_string(Span bytes) { return tlv(tag::kOctetString, bytes); }
+
+Bytes time(std::chrono::system_clock::time_point t) {
+    std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    const int year = tm.tm_year + 1900;
+    char buf[32];
+    std::uint8_t t_tag;
+    int n;
+    if (year >= 1950 && year < 2050) {
+        n = std::snprintf(buf, sizeof buf, "%02d%02d%02d%02d%02d%02dZ", year % 100, tm.tm_mon + 1, tm.tm_mday,
+                          tm.tm_hour, tm.tm_min, tm.tm_sec);
+        t_tag = tag::kUtcTime;
+    } else {
+        n = std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                          tm.tm_hour, tm.tm_min, tm.tm_sec);
+        t_tag = tag::kGeneralizedTime;
+    }
+    return tlv(t_tag, ossl::as_bytes(std::string_view(buf, static_cast<std::size_t>(n))));
+}
+
+Bytes certificate(Span tbs, Span algorithm_identifier, Span signature) {
+    Bytes sig = bit_string(signature);
+    return sequence({tbs, algorithm_identifier, sig});
+}
+
+}  // namespace der

@@ -1,0 +1,27 @@
+#include "ossl/digest.hpp"
+
+#include <openssl/sha.h>
+
+namespace ossl {
+
+// The low-level SHA256 API avoids OpenSSL 3.0's per-call algorithm fetch; it stays
+// available (deprecation notwithstanding) and is the hot path of audit hashing.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+Sha256 sha256(std::span<const std::uint8_t> data) {
+    Sha256 out;
+    SHA256(data.data(), data.size(), out.data());
+    return out;
+}
+
+Sha256 sha256(std::initializer_list<std::span<const std::uint8_t>> pieces) {
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    for (auto p : pieces) SHA256_Update(&ctx, p.data(), p.size());
+    Sha256 out;
+    SHA256_Final(out.data(), &ctx);
+    return out;
+}
+#pragma GCC diagnostic pop
+
+}  // namespace ossl
