@@ -1,0 +1,48 @@
+#pragma once
+// Running the project's real binaries and scripts from tests.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace testing_support {
+
+struct RunResult {
+    int exit_code = -1;  // -1 when killed by a signal or timed out
+    std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs argv (no shell), with extra environment variables, capturing output; kills it
+// after `timeout`.
+RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+              std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// A shell one-liner, for pipelines in tests (bash -c).
+RunResult sh(const std::string& command, std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// A child process that runs until stopped (servers under test).
+class Child {
+public:
+    Child(const std::vector<std::string>& argv, const std::filesystem::path& log_file,
+          const std::map<std::string, std::string>& env = {});
+    ~Child();  // SIGTERM, then SIGKILL after a grace period
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+
+    int pid() const { return pid_; }
+    bool running();
+    void kill(int signal);
+    int wait(std::chrono::milliseconds timeout);  // exit code, or -1
+
+private:
+    int pid_ = -1;
+    int status_ = 0;
+    bool reaped_ = false;
+};
+
+std::filesystem::path make_temp_dir(const std::string& prefix);
+std::string read_file(const std::filesystem::path& p);
+
+}  // namespace testing_support
