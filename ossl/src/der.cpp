@@ -87,3 +87,37 @@ Bytes certificate(Span tbs, Span algorithm_identifier, Span signature) {
 }
 
 }  // namespace der
+
+namespace der {
+
+std::optional<Element> read(Span in) {
+    if (in.size() < 2) return std::nullopt;
+    const std::uint8_t t = in[0];
+    if ((t & 0x1f) == 0x1f) return std::nullopt;  // multi-byte tags are not used here
+    std::size_t len = in[1];
+    std::size_t header = 2;
+    if (len & 0x80) {
+        const std::size_t n = len & 0x7f;
+        if (n == 0 || n > sizeof(std::size_t) || in.size() < 2 + n || in[2] == 0) return std::nullopt;
+        len = 0;
+        for (std::size_t i = 0; i < n; ++i) len = len << 8 | in[2 + i];
+        if (len < 0x80) return std::nullopt;  // not minimal
+        header += n;
+    }
+    if (in.size() - header < len) return std::nullopt;
+    return Element{t, in.subspan(header, len), in.subspan(header + len)};
+}
+
+std::optional<Span> public_key_bits(Span spki) {
+    auto outer = read(spki);
+    if (!outer || outer->tag != tag::kSequence || !outer->rest.empty()) return std::nullopt;
+    auto alg = read(outer->content);
+    if (!alg || alg->tag != tag::kSequence) return std::nullopt;
+    auto bits = read(alg->rest);
+    if (!bits || bits->tag != tag::kBitString || !bits->rest.empty() || bits->content.empty() ||
+        bits->content[0] != 0)
+        return std::nullopt;
+    return bits->content.subspan(1);
+}
+
+}  // namespace der

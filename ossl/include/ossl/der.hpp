@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -46,5 +47,22 @@ Bytes time(std::chrono::system_clock::time_point t);
 
 // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
 Bytes certificate(Span tbs, Span algorithm_identifier, Span signature);
+
+}  // namespace der
+
+namespace der {
+
+// One TLV read from the front of `input`: its tag, its content, and what follows it.
+struct Element {
+    std::uint8_t tag;
+    Span content;
+    Span rest;
+};
+// Strict DER (definite, minimal lengths, single-byte tags); nullopt when malformed.
+std::optional<Element> read(Span input);
+
+// The subjectPublicKey bits of a DER SubjectPublicKeyInfo (BIT STRING content without its
+// unused-bits byte); nullopt when malformed.
+std::optional<Span> public_key_bits(Span spki);
 
 }  // namespace der

@@ -1,0 +1,86 @@
+#pragma once
+// The ca-service configuration, parsed once from TOML into plain structs. Behaviour code
+// never looks at configuration text.
+
+#include "pkcs11/signer.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ca {
+
+struct ListenConfig {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8443;
+};
+
+struct TlsConfig {
+    std::filesystem::path certificate;
+    std::filesystem::path private_key;
+    std::filesystem::path client_ca;  // the service PKI's CA: the only one nodes and admins chain to
+};
+
+struct HsmSection {
+    pkcs11::HsmConfig token;
+    pkcs11::Uri issuing_key;
+    pkcs11::Uri audit_key;
+    std::filesystem::path softhsm2_conf;  // optional; exported as SOFTHSM2_CONF before loading
+    unsigned max_concurrent_operations = 8;
+};
+
+struct CaFiles {
+    std::filesystem::path issuing_certificate;
+    std::filesystem::path root_certificate;
+    std::filesystem::path audit_certificate;
+};
+
+struct PolicySection {
+    std::chrono::seconds max_lifetime{24 * 3600};
+    std::chrono::seconds default_lifetime{24 * 3600};
+    std::chrono::seconds backdate{300};
+    std::size_t max_names = 20;
+    bool allow_wildcards = true;
+    bool allow_ip_addresses = true;
+    std::vector<std::string> allowed_names;
+    std::vector<std::string> denied_names;
+};
+
+struct RateLimitSection {
+    double per_node_per_second = 500;
+    double burst = 1000;
+};
+
+struct AuditSection {
+    std::filesystem::path directory;
+    std::size_t checkpoint_every = 1000;
+    std::chrono::seconds checkpoint_interval{10};
+};
+
+struct ServerSection {
+    unsigned worker_threads = 64;
+    std::chrono::seconds read_timeout{5};
+    std::chrono::seconds write_timeout{5};
+    std::chrono::seconds keep_alive_timeout{30};
+    std::size_t keep_alive_max_requests = 100000;
+};
+
+struct ServiceConfig {
+    std::filesystem::path source;  // the file it was read from
+    ListenConfig listen;
+    TlsConfig tls;
+    HsmSection hsm;
+    CaFiles ca;
+    PolicySection policy;
+    RateLimitSection rate_limit;
+    AuditSection audit;
+    std::filesystem::path state_directory;
+    ServerSection server;
+};
+
+// Throws std::runtime_error naming the file, the key and what is wrong.
+ServiceConfig load_service_config(const std::filesystem::path& file);
+
+}  // namespace ca
