@@ -165,7 +165,8 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
         {"listen", {"address"}},
         {"tls", {"certificate", "private_key", "client_ca"}},
         {"hsm", {"module", "token", "pin_file", "pin_env", "issuing_key", "audit_key", "softhsm2_conf",
-                 "max_concurrent_operations", "provider_module"}},
+                 "max_concurrent_operations", "provider_module", "provider_quirks",
+                 "reinitialize_on_reconnect"}},
         {"ca", {"issuing_certificate", "root_certificate", "audit_certificate"}},
         {"policy", {"max_lifetime_seconds", "default_lifetime_seconds", "backdate_seconds", "max_names",
                     "allow_wildcards", "allow_ip_addresses", "allowed_names", "denied_names"}},
@@ -192,6 +193,8 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
     else
         c.hsm.token.pin = pkcs11::PinSource{pkcs11::PinSource::Kind::File, r.path("hsm.pin_file").string()};
     c.hsm.token.provider_module = r.path("hsm.provider_module", false);
+    c.hsm.token.quirks = r.string("hsm.provider_quirks", c.hsm.token.quirks);
+    c.hsm.token.reinitialize_on_reconnect = r.boolean("hsm.reinitialize_on_reconnect", false);
     c.hsm.issuing_key = r.uri("hsm.issuing_key");
     c.hsm.audit_key = r.uri("hsm.audit_key");
     if (c.hsm.issuing_key.token != c.hsm.token.token_label)

@@ -54,6 +54,15 @@ Module::~Module() {
     if (handle_ != nullptr) ::dlclose(handle_);
 }
 
+void Module::reinitialize() const {
+    api_->C_Finalize(nullptr);
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = api_->C_Initialize(&args);
+    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        throw Error("re-initialising PKCS#11 module " + path_.string() + ": " + rv_name(rv), rv);
+}
+
 std::vector<TokenInfo> Module::tokens() const {
     CK_ULONG count = 0;
     check(api_->C_GetSlotList(CK_TRUE, nullptr, &count), "C_GetSlotList");

@@ -1,6 +1,7 @@
 #include "pkcs11/signer.hpp"
 
 #include "ossl/error.hpp"
+#include "pkcs11/module.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
@@ -152,6 +153,7 @@ struct HsmSigner::State {
             throw HsmUnavailable("HSM unavailable: " + last_error);
         last_attempt = now;
         try {
+            if (config.hsm.reinitialize_on_reconnect) Module(config.hsm.module).reinitialize();
             auto fresh = std::make_shared<Generation>(config);
             if (fresh->spki() != spki)
                 throw std::runtime_error("the key at " + config.key.to_string() +

@@ -113,6 +113,10 @@ void Child::kill(int signal) {
     if (!reaped_) ::kill(pid_, signal);
 }
 
+void Child::kill_group(int signal) {
+    if (!reaped_) ::kill(-pid_, signal);
+}
+
 int Child::wait(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (running()) {

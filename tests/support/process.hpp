@@ -34,6 +34,7 @@ public:
     int pid() const { return pid_; }
     bool running();
     void kill(int signal);
+    void kill_group(int signal);  // the child and everything it forked
     int wait(std::chrono::milliseconds timeout);  // exit code, or -1
 
 private:

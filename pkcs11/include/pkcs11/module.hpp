@@ -40,6 +40,10 @@ public:
     CK_SLOT_ID slot_for_token(std::string_view label) const;
     std::optional<CK_SLOT_ID> uninitialized_slot() const;
 
+    // C_Finalize then C_Initialize: drops every session of every user in this process.
+    // Remote modules (network HSMs, p11-kit-client) reconnect only this way.
+    void reinitialize() const;
+
     // Initialises the token in `slot` (erasing it), then sets the user PIN.
     void init_token(CK_SLOT_ID slot, std::string_view label, std::string_view so_pin,
                     std::string_view user_pin) const;

@@ -21,6 +21,10 @@ struct HsmConfig {
     std::filesystem::path provider_module;  // pkcs11-provider; empty = the build's default
     // pkcs11-provider quirks; SoftHSM needs "no-deinit" (it crashes in C_Finalize at exit).
     std::string quirks = "no-deinit";
+    // Before reconnecting after a failure, finalise and re-initialise the module. Needed by
+    // remote modules (network HSMs, p11-kit-client) to reconnect; never for in-process
+    // SoftHSM, which does not survive C_Finalize under a loaded provider.
+    bool reinitialize_on_reconnect = false;
 };
 
 class ProviderContext {

@@ -1,0 +1,256 @@
+// ca-bench: issuance speed against the HSM's raw signature rate, measured in one run.
+//   1. raw HSM ECDSA signatures (C_Sign on a digest, one session per thread)
+//   2. in-process issuance: policy + TBS build + HSM signature + durable audit record
+//   3. end to end: K node clients with persistent mTLS connections to a real ca-service
+// Last line: "ratio in_process=<x> end_to_end=<y>" (each divided by the raw rate).
+
+#include "audit/audit_log.hpp"
+#include "authority/issuance_service.hpp"
+#include "authority/leaf_issuer.hpp"
+#include "authority/node_registry.hpp"
+#include "ossl/digest.hpp"
+#include "ossl/pem.hpp"
+#include "policy/issuance_policy.hpp"
+#include "policy/rate_limiter.hpp"
+#include "protocol/leaf.hpp"
+#include "protocol/paths.hpp"
+#include "support/bench_ca.hpp"
+
+#include <httplib.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+struct Options {
+    std::filesystem::path ca_dir;
+    int hsm_threads = 2;
+    int clients = 32;
+    std::chrono::milliseconds phase{3000};
+    std::uint16_t port = 18443;
+};
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--ca-dir") o.ca_dir = value();
+        else if (a == "--hsm-threads") o.hsm_threads = std::stoi(value());
+        else if (a == "--clients") o.clients = std::stoi(value());
+        else if (a == "--phase-ms") o.phase = std::chrono::milliseconds(std::stoi(value()));
+        else if (a == "--port") o.port = static_cast<std::uint16_t>(std::stoi(value()));
+        else if (a == "--help" || a == "-h") {
+            std::cout << "usage: ca-bench [--ca-dir DIR] [--clients K] [--hsm-threads N] [--phase-ms MS] [--port P]\n"
+                         "Without --ca-dir a temporary SoftHSM CA is made with hsm-setup. The end-to-end phase\n"
+                         "starts build/bin/ca-service on 127.0.0.1:P with a copy of the CA's configuration.\n";
+            std::exit(0);
+        } else throw std::invalid_argument("unknown option " + a);
+    }
+    if (o.clients < 1 || o.clients > 512 || o.hsm_threads < 1 || o.hsm_threads > 64)
+        throw std::invalid_argument("--clients must be 1-512 and --hsm-threads 1-64");
+    return o;
+}
+
+std::string public_key_b64() {
+    ossl::PKey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    int len = i2d_PUBKEY(key.get(), nullptr);
+    ossl::Bytes der(static_cast<std::size_t>(len));
+    unsigned char* p = der.data();
+    i2d_PUBKEY(key.get(), &p);
+    return ossl::to_base64(der);
+}
+
+ossl::Bytes public_key_der() { return *ossl::from_base64(public_key_b64()); }
+
+struct Latencies {
+    std::mutex mu;
+    std::vector<double> ms;
+    void add(std::vector<double>& local) {
+        std::lock_guard lock(mu);
+        ms.insert(ms.end(), local.begin(), local.end());
+    }
+    double percentile(double p) {
+        if (ms.empty()) return 0;
+        std::sort(ms.begin(), ms.end());
+        return ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(ms.size())))];
+    }
+};
+
+double raw_rate(const bench::BenchCa& ca, const Options& o) {
+    auto cfg = ca.issuing_signer();
+    pkcs11::Module module(ca.module);
+    const CK_SLOT_ID slot = module.slot_for_token(cfg.hsm.token_label);
+    const std::string pin = pkcs11::read_pin(cfg.hsm.pin);
+    std::vector<std::unique_ptr<pkcs11::Session>> sessions;
+    std::vector<CK_OBJECT_HANDLE> keys;
+    for (int t = 0; t < o.hsm_threads; ++t) {
+        sessions.push_back(std::make_unique<pkcs11::Session>(module, slot));
+        sessions.back()->login(pin, cfg.hsm.token_label);
+        keys.push_back(sessions.back()->find_one(CKO_PRIVATE_KEY, ca.issuing_key_label));
+    }
+    const auto digest = ossl::sha256(ossl::as_bytes("a to-be-signed certificate"));
+    return bench::measure_rate(o.hsm_threads, o.phase, [&](int t) {
+        sessions[static_cast<std::size_t>(t)]->sign(keys[static_cast<std::size_t>(t)], CKM_ECDSA, digest);
+    });
+}
+
+double in_process_rate(const bench::BenchCa& ca, const Options& o, Latencies& lat) {
+    auto cfg = ca.issuing_signer();
+    cfg.max_concurrent_operations = static_cast<unsigned>(o.hsm_threads);
+    pkcs11::HsmSigner signer(cfg);
+    pkcs11::SignerConfig audit_cfg = cfg;
+    audit_cfg.key = pkcs11::Uri::parse("pkcs11:token=splitca-issuing;object=audit");
+    pkcs11::HsmSigner audit_signer(audit_cfg);
+    auto issuing = ossl::load_certificate(ca.dir / "pki/issuing-ca.pem");
+    ca::LeafIssuer issuer(signer, *issuing);
+    ca::policy::IssuancePolicy policy(ca::policy::PolicyConfig{});
+    ca::policy::RateLimiter limiter({1e6, 1e6});
+    const auto work = bench::BenchCa::open_or_create(ca.dir).dir / "bench-work";
+    std::filesystem::remove_all(work);
+    ca::NodeRegistry nodes(work / "state");
+    ca::audit::AuditLog audit({work / "audit"}, audit_signer);
+    ca::IssuanceService service(policy, limiter, issuer, audit, nodes, {ossl::to_pem(*issuing)}, std::chrono::seconds(5));
+
+    protocol::LeafRequest req;
+    req.public_key = public_key_der();
+    std::atomic<int> failures{0};
+    std::vector<std::vector<double>> per_thread(static_cast<std::size_t>(o.clients));
+    ca::NodeIdentity node{"bench-node", std::string(64, 'a'), false};
+    double rate = bench::measure_rate(o.clients, o.phase, [&](int t) {
+        thread_local std::uint64_t n = 0;
+        protocol::LeafRequest r = req;
+        r.names = {"host" + std::to_string(t) + "-" + std::to_string(n++) + ".example.com"};
+        auto start = std::chrono::steady_clock::now();
+        auto out = service.issue(node, r);
+        per_thread[static_cast<std::size_t>(t)].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        if (!std::holds_alternative<protocol::LeafResponse>(out)) failures++;
+    });
+    for (auto& v : per_thread) lat.add(v);
+    std::printf("  in-process: %d failures; %llu audit records in %llu fsyncs\n", failures.load(),
+                static_cast<unsigned long long>(audit.stats().records_written),
+                static_cast<unsigned long long>(audit.stats().syncs));
+    audit.close();
+    std::filesystem::remove_all(work);
+    if (failures > 0) throw std::runtime_error("in-process issuance failed");
+    return rate;
+}
+
+double end_to_end_rate(const bench::BenchCa& ca, const Options& o, Latencies& lat) {
+    // A private copy of the configuration: own port, own audit and state directories.
+    const auto work = ca.dir / "bench-e2e";
+    std::filesystem::remove_all(work);
+    std::filesystem::create_directories(work);
+    std::ifstream in(ca.dir / "ca-service/ca-service.toml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string toml = ss.str();
+    toml = std::regex_replace(toml, std::regex("address = \"[^\"]+\""),
+                              "address = \"127.0.0.1:" + std::to_string(o.port) + "\"");
+    toml = std::regex_replace(toml, std::regex("directory = \"[^\"]+/audit\""),
+                              "directory = \"" + (work / "audit").string() + "\"");
+    toml = std::regex_replace(toml, std::regex("directory = \"[^\"]+/state\""),
+                              "directory = \"" + (work / "state").string() + "\"");
+    toml = std::regex_replace(toml, std::regex("per_node_per_second = [0-9.]+"), "per_node_per_second = 1000000");
+    toml = std::regex_replace(toml, std::regex("burst = [0-9.]+"), "burst = 1000000");
+    toml += "\n[server]\nworker_threads = " + std::to_string(o.clients + 8) + "\n";
+    std::ofstream(work / "ca-service.toml") << toml;
+
+    const std::string binary = std::string(SPLITCA_BIN_DIR) + "/ca-service";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        const std::string log = (work / "ca-service.log").string();
+        std::freopen(log.c_str(), "w", stderr);
+        ::execl(binary.c_str(), binary.c_str(), "--config", (work / "ca-service.toml").c_str(), nullptr);
+        ::_exit(127);
+    }
+    struct Reaper {
+        pid_t pid;
+        ~Reaper() {
+            ::kill(pid, SIGTERM);
+            int st = 0;
+            ::waitpid(pid, &st, 0);
+        }
+    } reaper{pid};
+
+    auto make_client = [&] {
+        auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", o.port,
+                                                      (ca.dir / "nodes/node-1/node.pem").string(),
+                                                      (ca.dir / "nodes/node-1/node.key").string());
+        c->set_ca_cert_path((ca.dir / "pki/service-ca.pem").c_str());
+        c->enable_server_certificate_verification(true);
+        c->set_keep_alive(true);
+        c->set_read_timeout(10, 0);
+        return c;
+    };
+    // Wait for the listener.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    for (;;) {
+        auto probe = make_client();
+        auto r = probe->Get(std::string(protocol::kHealthPath));
+        if (r && r->status == 200) break;
+        if (std::chrono::steady_clock::now() > deadline)
+            throw std::runtime_error("ca-service did not come up; see " + (work / "ca-service.log").string());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+
+    const std::string key = public_key_b64();
+    std::vector<std::unique_ptr<httplib::SSLClient>> clients;
+    for (int i = 0; i < o.clients; ++i) clients.push_back(make_client());
+    std::atomic<int> failures{0};
+    std::vector<std::vector<double>> per_thread(static_cast<std::size_t>(o.clients));
+    double rate = bench::measure_rate(o.clients, o.phase, [&](int t) {
+        thread_local std::uint64_t n = 0;
+        const std::string body = "{\"names\":[\"e2e" + std::to_string(t) + "-" + std::to_string(n++) +
+                                  ".example.org\"],\"public_key\":\"" + key + "\"}";
+        auto start = std::chrono::steady_clock::now();
+        auto r = clients[static_cast<std::size_t>(t)]->Post(std::string(protocol::kLeafPath), body, "application/json");
+        per_thread[static_cast<std::size_t>(t)].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        if (!r || r->status != 200) failures++;
+    });
+    for (auto& v : per_thread) lat.add(v);
+    if (failures > 0) std::printf("  end-to-end: %d failed requests\n", failures.load());
+    return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    const Options o = parse(argc, argv);
+    ::signal(SIGPIPE, SIG_IGN);
+    auto ca = bench::BenchCa::open_or_create(o.ca_dir);
+
+    std::printf("ca-bench: %d HSM threads, %d concurrent clients, %lld ms per phase\n", o.hsm_threads, o.clients,
+                static_cast<long long>(o.phase.count()));
+    const double raw = raw_rate(ca, o);
+    std::printf("raw HSM sign rate:        %8.0f signatures/s\n", raw);
+    Latencies in_lat, e2e_lat;
+    const double in_process = in_process_rate(ca, o, in_lat);
+    std::printf("in-process issuance rate: %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", in_process,
+                in_lat.percentile(0.5), in_lat.percentile(0.99));
+    const double e2e = end_to_end_rate(ca, o, e2e_lat);
+    std::printf("end-to-end mTLS rate:     %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", e2e,
+                e2e_lat.percentile(0.5), e2e_lat.percentile(0.99));
+    std::printf("ratio in_process=%.2f end_to_end=%.2f\n", in_process / raw, e2e / raw);
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "ca-bench: %s\n", e.what());
+    return 1;
+}

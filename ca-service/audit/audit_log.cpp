@@ -1,0 +1,657 @@
+#include "audit/audit_log.hpp"
+
+#include "audit/chain.hpp"
+#include "audit/files.hpp"
+#include "audit/merkle.hpp"
+#include "ossl/encoding.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+namespace ca::audit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kMinRotateBytes = 4096;  // below this every few records would rotate
+constexpr mode_t kFileMode = 0600;
+constexpr std::string_view kTempSuffix = ".tmp";
+
+std::string errno_text(int err) {
+    return std::generic_category().message(err);
+}
+
+// An owned file descriptor.
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Fd& operator=(Fd&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    void reset() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+// A queued record, already sealed into the chain, waiting for the writer.
+struct Entry {
+    std::string line;
+    std::uint32_t new_file_index = 0;  // non-zero: this record starts that file (rotation)
+};
+
+void validate(const AuditConfig& c) {
+    if (c.dir.empty()) throw std::invalid_argument("audit log: dir is empty; set the audit directory");
+    if (c.checkpoint_every == 0)
+        throw std::invalid_argument(
+            "audit log: checkpoint_every must be at least 1 (records between checkpoints)");
+    if (c.checkpoint_interval < std::chrono::seconds(1))
+        throw std::invalid_argument("audit log: checkpoint_interval must be at least 1 second");
+    if (c.rotate_bytes < kMinRotateBytes)
+        throw std::invalid_argument("audit log: rotate_bytes must be at least " +
+                                    std::to_string(kMinRotateBytes));
+}
+
+}  // namespace
+
+class AuditLog::Impl {
+public:
+    Impl(AuditConfig config, pkcs11::Signer& signer, Disk* disk)
+        : config_(std::move(config)), signer_(signer), disk_(disk != nullptr ? *disk : posix_disk_) {
+        validate(config_);
+        signer_spki_sha256_ = ossl::to_hex(ossl::sha256(signer_.public_key_info()));
+        open_directory();
+        recover();
+        writer_ = std::thread([this] { writer_loop(); });
+        maintenance_ = std::thread([this] { maintenance_loop(); });
+    }
+
+    ~Impl() {
+        try {
+            close();
+        } catch (...) {
+            // Destructors must not throw; a failed final checkpoint is already in checkpoint_failure_.
+        }
+    }
+
+    std::uint64_t append(Json payload) {
+        std::unique_lock lk(mu_);
+        if (failure_) throw AuditUnavailable(*failure_);
+        if (closing_) throw AuditUnavailable("the audit log in " + config_.dir.string() + " is closed");
+        const std::uint64_t seq = enqueue_locked(std::move(payload), /*counts=*/true, 0, nullptr);
+        durable_cv_.wait(lk, [&] { return durable_next_ > seq || failure_; });
+        if (durable_next_ > seq) return seq;
+        throw AuditUnavailable(*failure_);
+    }
+
+    std::vector<std::string> tail(std::size_t n) const {
+        std::lock_guard lk(mu_);
+        n = std::min(n, tail_.size());
+        return {tail_.end() - static_cast<std::ptrdiff_t>(n), tail_.end()};
+    }
+
+    std::optional<std::string> failure() const {
+        std::lock_guard lk(mu_);
+        return failure_;
+    }
+    std::optional<std::string> checkpoint_failure() const {
+        std::lock_guard lk(mu_);
+        return checkpoint_failure_;
+    }
+    std::optional<std::uint64_t> last_seq() const {
+        std::lock_guard lk(mu_);
+        if (durable_next_ == 0) return std::nullopt;
+        return durable_next_ - 1;
+    }
+    AuditStats stats() const {
+        std::lock_guard lk(mu_);
+        return stats_;
+    }
+
+    bool checkpoint_now() { return run_checkpoint(false); }
+
+    void close() {
+        std::lock_guard close_lock(close_mu_);
+        {
+            std::lock_guard lk(mu_);
+            if (closed_) return;
+            closing_ = true;
+            maintenance_stop_ = true;
+        }
+        maintenance_cv_.notify_all();
+        if (maintenance_.joinable()) maintenance_.join();
+        run_checkpoint(false);  // the final one; a signing failure is kept in checkpoint_failure_
+        {
+            std::lock_guard lk(mu_);
+            writer_stop_ = true;
+        }
+        writer_cv_.notify_all();
+        if (writer_.joinable()) writer_.join();
+        log_fd_.reset();
+        dir_fd_.reset();
+        lock_fd_.reset();  // releases the flock
+        std::lock_guard lk(mu_);
+        closed_ = true;
+    }
+
+private:
+    // ---- start-up -------------------------------------------------------------------------
+
+    void open_directory() {
+        const auto& dir = config_.dir;
+        std::error_code ec;
+        if (!std::filesystem::exists(dir, ec)) {
+            std::filesystem::create_directories(dir, ec);
+            if (ec)
+                throw AuditUnavailable("cannot create the audit directory " + dir.string() + ": " +
+                                       ec.message());
+            // Records name nodes and hosts: only the service account may read them.
+            std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                         std::filesystem::perm_options::replace, ec);
+            if (ec)
+                throw AuditUnavailable("cannot restrict " + dir.string() + " to mode 0700: " + ec.message());
+        } else if (!std::filesystem::is_directory(dir, ec)) {
+            throw AuditUnavailable("the audit log path " + dir.string() + " exists but is not a directory");
+        }
+        dir_fd_ = Fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir_fd_)
+            throw AuditUnavailable("cannot open the audit directory " + dir.string() + ": " +
+                                   errno_text(errno));
+
+        const auto lock_path = dir / kLockFileName;
+        lock_fd_ = Fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kFileMode));
+        if (!lock_fd_)
+            throw AuditUnavailable("cannot create " + lock_path.string() + ": " + errno_text(errno));
+        if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0)
+            throw AuditUnavailable(
+                "the audit log in " + dir.string() +
+                " is in use by another process (audit.lock is held); two writers would fork "
+                "the chain — stop the other ca-service first");
+    }
+
+    [[noreturn]] void damaged(const std::string& problem) const {
+        throw std::runtime_error(
+            "the audit log in " + config_.dir.string() + " is damaged: " + problem +
+            ". The ca-service will not extend a log it cannot verify; run `ca-audit verify " +
+            config_.dir.string() + " --cert AUDIT_CERT` and restore or repair the log first");
+    }
+
+    void recover() {
+        const auto files = list_log_files(config_.dir);
+        if (files.empty()) {
+            check_head_sidecar(ChainState{});  // an audit.head without any log file: all deleted
+            open_log_file(1, /*create=*/true);
+            return;
+        }
+        const LogFile& last = files.back();
+        const std::string name = last.path.filename().string();
+        const std::string content = read_whole_file(last.path);
+        if (content.empty() && last.index != 1)
+            damaged(name + " is empty, but a rotated file must start with a rotation record");
+        if (!content.empty() && content.back() != '\n') {
+            const std::size_t good = content.rfind('\n') == std::string::npos ? 0 : content.rfind('\n') + 1;
+            throw std::runtime_error("the last line of " + last.path.string() + " is incomplete (" +
+                                     std::to_string(content.size() - good) +
+                                     " bytes without a newline): the service probably stopped while writing "
+                                     "it, before the record was "
+                                     "acknowledged. Run `ca-audit verify " +
+                                     config_.dir.string() +
+                                     " --cert AUDIT_CERT`; if everything before it verifies, cut the partial "
+                                     "line with `truncate -s " +
+                                     std::to_string(good) + " " + last.path.string() + "` and start again");
+        }
+
+        ChainState chain;
+        std::optional<std::string> previous_file;
+        if (files.size() > 1) previous_file = files[files.size() - 2].path.filename().string();
+        std::size_t line_no = 0;
+        for (std::size_t pos = 0; pos < content.size();) {
+            const std::size_t end = content.find('\n', pos);
+            const std::string_view line(content.data() + pos, end - pos);
+            pos = end + 1;
+            ++line_no;
+            const RecordLocation where{name, line_no};
+            ParseResult parsed = parse_record(line, where);
+            if (!parsed.record) damaged(parsed.problem);
+            if (line_no == 1 && last.index != 1) {
+                if (auto problem = chain.start_at_rotation(*parsed.record, where)) damaged(*problem);
+            }
+            if (Finding f = chain.accept(*parsed.record, line, {where, line_no == 1, previous_file}, nullptr))
+                damaged(f.message);
+            tail_.emplace_back(line);
+            if (tail_.size() > kTailCapacity) tail_.pop_front();
+        }
+
+        check_head_sidecar(chain);
+        next_seq_ = durable_next_ = chain.next_seq();
+        head_ = chain.head();
+        frontier_ = chain.frontier();
+        records_since_checkpoint_ = chain.records_since_checkpoint();
+        open_log_file(last.index, /*create=*/false);
+        file_size_ = content.size();
+    }
+
+    // A head sidecar that is ahead of the log means the log lost its tail: refuse.
+    void check_head_sidecar(const ChainState& chain) const {
+        const auto path = config_.dir / kHeadFileName;
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) return;
+        std::string content = read_whole_file(path);
+        if (!content.empty() && content.back() == '\n') content.pop_back();
+        ParseResult head = parse_record(content, {std::string(kHeadFileName), 1});
+        if (!head.record || head.record->type != record_type::kCheckpoint)
+            damaged(std::string(kHeadFileName) + " is not a valid checkpoint record");
+        const std::uint64_t seq = head.record->seq;
+        if (seq >= chain.next_seq())
+            damaged("log truncated: " + std::string(kHeadFileName) + " holds the signed checkpoint at seq " +
+                    std::to_string(seq) + ", but the log ends at " +
+                    (chain.next_seq() == 0 ? std::string("no record")
+                                           : "seq " + std::to_string(chain.next_seq() - 1)));
+        if (seq >= chain.first_seq() && chain.checkpoint_hash(seq) != head.record->hash)
+            damaged(std::string(kHeadFileName) + " (checkpoint at seq " + std::to_string(seq) +
+                    ") does not match record " + std::to_string(seq) + " of the log");
+    }
+
+    void open_log_file(std::uint32_t index, bool create) {
+        const auto path = config_.dir / log_file_name(index);
+        const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? (O_CREAT | O_EXCL) : 0);
+        log_fd_ = Fd(::open(path.c_str(), flags, kFileMode));
+        if (!log_fd_)
+            throw AuditUnavailable("cannot open the audit log file " + path.string() +
+                                   " for appending: " + errno_text(errno));
+        if (create && ::fsync(dir_fd_.get()) != 0)
+            throw AuditUnavailable("cannot sync the audit directory " + config_.dir.string() + ": " +
+                                   errno_text(errno));
+        file_index_ = stream_file_index_ = index;
+        file_size_ = 0;
+    }
+
+    // ---- the chain (all under mu_) ---------------------------------------------------------
+
+    // Seals `record` as the next one in the chain and queues it for the writer.
+    std::uint64_t enqueue_locked(Json record, bool counts, std::uint32_t new_file_index,
+                                 std::string* line_copy) {
+        Sha256 hash;
+        std::string line =
+            seal(record, next_seq_, rfc3339_millis(std::chrono::system_clock::now()), head_, hash);
+        frontier_.append(merkle_leaf_hash(ossl::as_bytes(line)));
+        head_ = hash;
+        const std::uint64_t seq = next_seq_++;
+        if (line_copy != nullptr) *line_copy = line;
+        pending_.push_back({std::move(line), new_file_index});
+        if (pending_.size() == 1) writer_cv_.notify_one();  // the writer only sleeps on an empty queue
+        if (counts && ++records_since_checkpoint_ == config_.checkpoint_every) maintenance_cv_.notify_one();
+        return seq;
+    }
+
+    void enqueue_rotation_locked() {
+        if (stream_file_index_ >= kMaxFileIndex) {
+            fail_locked("the audit directory " + config_.dir.string() + " has reached the last file number " +
+                        std::to_string(kMaxFileIndex) +
+                        "; archive the old files and start a new audit directory");
+            return;
+        }
+        Json rotation = Json::object();
+        rotation[field::kType] = record_type::kRotation;
+        rotation[field::kPreviousFile] = log_file_name(stream_file_index_);
+        rotation[field::kTreeSize] = next_seq_;
+        Json frontier = Json::array();
+        for (const auto& h : frontier_.subtree_roots()) frontier.push_back(ossl::to_hex(h));
+        rotation[field::kMerkleFrontier] = std::move(frontier);
+        ++stream_file_index_;
+        enqueue_locked(std::move(rotation), /*counts=*/true, stream_file_index_, nullptr);
+        rotation_enqueued_ = true;
+    }
+
+    void fail_locked(std::string why) {
+        if (!failure_) failure_ = std::move(why);
+        pending_.clear();
+        durable_cv_.notify_all();
+        maintenance_cv_.notify_all();
+    }
+
+    // ---- the writer thread -----------------------------------------------------------------
+
+    void writer_loop() {
+        std::vector<Entry> batch;
+        std::unique_lock lk(mu_);
+        for (;;) {
+            writer_cv_.wait(lk, [&] { return !pending_.empty() || writer_stop_; });
+            if (pending_.empty()) break;  // stopping, and everything is written
+            if (failure_) {
+                pending_.clear();
+                continue;
+            }
+            batch.swap(pending_);
+            lk.unlock();
+            std::optional<std::string> error = write_batch(batch);
+            lk.lock();
+            if (error) {
+                fail_locked(std::move(*error));
+            } else {
+                durable_next_ += batch.size();
+                stats_.records_written += batch.size();
+                for (auto& e : batch) {
+                    tail_.push_back(std::move(e.line));
+                    if (tail_.size() > kTailCapacity) tail_.pop_front();
+                }
+                if (rotation_enqueued_ && file_index_ == stream_file_index_)
+                    rotation_enqueued_ = rotation_requested_ = false;
+                if (file_size_ >= config_.rotate_bytes && !rotation_requested_) {
+                    rotation_requested_ = true;
+                    maintenance_cv_.notify_one();
+                }
+                durable_cv_.notify_all();
+            }
+            batch.clear();
+        }
+    }
+
+    // Writes and syncs one batch; nullopt on success. Runs without mu_: only the writer
+    // thread touches log_fd_ and file_size_, and only it changes file_index_.
+    std::optional<std::string> write_batch(const std::vector<Entry>& batch) {
+        std::string buffer;
+        for (const Entry& e : batch) {
+            if (e.new_file_index != 0) {
+                if (auto error = flush(buffer)) return error;
+                if (auto error = start_file(e.new_file_index, e.line + '\n')) return error;
+                continue;
+            }
+            buffer += e.line;
+            buffer += '\n';
+        }
+        return flush(buffer);
+    }
+
+    std::optional<std::string> flush(std::string& buffer) {
+        if (buffer.empty()) return std::nullopt;
+        const auto path = config_.dir / log_file_name(file_index_);
+        std::optional<std::string> error = write_all(log_fd_.get(), buffer, path);
+        if (!error) error = sync(log_fd_.get(), path);
+        if (error) {
+            // Cut off what may have reached the file, so a restart after the fix finds a clean
+            // tail; those records were never acknowledged.
+            if (::ftruncate(log_fd_.get(), static_cast<off_t>(file_size_)) == 0) ::fsync(log_fd_.get());
+            return error;
+        }
+        file_size_ += buffer.size();
+        buffer.clear();
+        return std::nullopt;
+    }
+
+    // Creates the next file holding `first_line` (the rotation record) under a temporary name
+    // and renames it into place once durable, so a crash never leaves an empty or headless file.
+    std::optional<std::string> start_file(std::uint32_t index, const std::string& first_line) {
+        const auto path = config_.dir / log_file_name(index);
+        auto temp = path;
+        temp += kTempSuffix;
+        std::error_code ec;
+        if (std::filesystem::exists(path, ec))
+            return stop_message(path, "refusing to overwrite an existing log file during rotation");
+        Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, kFileMode));
+        if (!fd) return stop_message(temp, "cannot create: " + errno_text(errno));
+        if (auto error = write_all(fd.get(), first_line, temp)) return error;
+        if (auto error = sync(fd.get(), temp)) return error;
+        if (::rename(temp.c_str(), path.c_str()) != 0)
+            return stop_message(path, "cannot rename into place: " + errno_text(errno));
+        if (disk_.fdatasync(dir_fd_.get()) != 0)
+            return stop_message(config_.dir, "cannot sync the directory: " + errno_text(errno));
+        log_fd_ = std::move(fd);
+        file_size_ = first_line.size();
+        std::lock_guard lk(mu_);
+        file_index_ = index;
+        ++stats_.rotations;
+        return std::nullopt;
+    }
+
+    std::optional<std::string> write_all(int fd, std::string_view data, const std::filesystem::path& path) {
+        while (!data.empty()) {
+            const ssize_t n = disk_.write(fd, data.data(), data.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return stop_message(path, "write failed: " + errno_text(n < 0 ? errno : EIO));
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return std::nullopt;
+    }
+
+    std::optional<std::string> sync(int fd, const std::filesystem::path& path) {
+        {
+            std::lock_guard lk(mu_);
+            ++stats_.syncs;
+        }
+        if (disk_.fdatasync(fd) != 0) return stop_message(path, "fdatasync failed: " + errno_text(errno));
+        return std::nullopt;
+    }
+
+    static std::string stop_message(const std::filesystem::path& path, const std::string& what) {
+        return "cannot write the audit log (" + path.string() + ": " + what +
+               "); issuance is stopped (fail closed) until the disk problem is fixed and the ca-service "
+               "restarted";
+    }
+
+    // ---- checkpoints and rotation ------------------------------------------------------------
+
+    bool rotation_wanted_locked() const { return rotation_requested_ && !rotation_enqueued_; }
+
+    void maintenance_loop() {
+        std::unique_lock lk(mu_);
+        auto next_tick = Clock::now() + config_.checkpoint_interval;
+        bool backoff = false;  // after a signing failure, wait for the next tick
+        while (!maintenance_stop_) {
+            maintenance_cv_.wait_until(lk, next_tick, [&] {
+                return maintenance_stop_ ||
+                       (!failure_ && !backoff &&
+                        (rotation_wanted_locked() || records_since_checkpoint_ >= config_.checkpoint_every));
+            });
+            if (maintenance_stop_) break;
+            const auto now = Clock::now();
+            const bool tick = now >= next_tick;
+            if (tick) {
+                next_tick = now + config_.checkpoint_interval;
+                backoff = false;
+            }
+            if (failure_) continue;
+            const bool rotate = rotation_wanted_locked();
+            if (!rotate && records_since_checkpoint_ < config_.checkpoint_every &&
+                !(tick && records_since_checkpoint_ > 0))
+                continue;
+            lk.unlock();
+            const bool ok = run_checkpoint(rotate);
+            lk.lock();
+            if (!ok) backoff = true;
+        }
+    }
+
+    // Signs a checkpoint over everything appended so far (if anything new), queues it (and the
+    // rotation record after it when `rotate`), waits until it is durable and updates audit.head.
+    bool run_checkpoint(bool rotate) {
+        std::lock_guard checkpoint_lock(checkpoint_mu_);
+        std::unique_lock lk(mu_);
+        if (failure_) return false;
+        if (records_since_checkpoint_ == 0) {
+            if (rotate) enqueue_rotation_locked();
+            return true;
+        }
+        const CheckpointStatement statement{next_seq_, head_, frontier_.root(),
+                                            rfc3339_millis(std::chrono::system_clock::now())};
+        const std::uint64_t covered = records_since_checkpoint_;
+        records_since_checkpoint_ = 0;
+        lk.unlock();
+
+        std::optional<ossl::Bytes> signature;
+        std::string sign_error;
+        try {
+            signature = signer_.sign(ossl::as_bytes(statement_text(statement)));
+        } catch (const std::exception& e) {
+            sign_error = e.what();
+        }
+
+        lk.lock();
+        if (failure_) return false;
+        if (!signature) {
+            records_since_checkpoint_ += covered;
+            ++stats_.checkpoint_failures;
+            checkpoint_failure_ =
+                "signing the audit checkpoint over " + std::to_string(statement.tree_size) +
+                " records failed: " + sign_error +
+                "; decisions are still logged and hash-chained, the checkpoint is retried every " +
+                std::to_string(config_.checkpoint_interval.count()) + "s";
+            if (rotate) enqueue_rotation_locked();  // rotation does not wait for the HSM
+            return false;
+        }
+        Json checkpoint = Json::object();
+        checkpoint[field::kType] = record_type::kCheckpoint;
+        checkpoint[field::kTreeSize] = statement.tree_size;
+        checkpoint[field::kHead] = ossl::to_hex(statement.head);
+        checkpoint[field::kMerkleRoot] = ossl::to_hex(statement.merkle_root);
+        checkpoint[field::kSignedAt] = statement.signed_at;
+        checkpoint[field::kSignature] = ossl::to_base64(*signature);
+        checkpoint[field::kSignerSpki] = signer_spki_sha256_;
+        std::string line;
+        const std::uint64_t seq = enqueue_locked(std::move(checkpoint), /*counts=*/false, 0, &line);
+        if (rotate) enqueue_rotation_locked();
+        durable_cv_.wait(lk, [&] { return durable_next_ > seq || failure_; });
+        if (durable_next_ <= seq) return false;
+        ++stats_.checkpoints_written;
+        lk.unlock();
+
+        std::optional<std::string> head_error = write_head(line);
+        lk.lock();
+        if (head_error) {
+            ++stats_.checkpoint_failures;
+            checkpoint_failure_ = *head_error;
+            return false;
+        }
+        checkpoint_failure_.reset();
+        return true;
+    }
+
+    // audit.head = the checkpoint line, replaced atomically (temp file, sync, rename, sync dir).
+    std::optional<std::string> write_head(const std::string& line) {
+        const auto path = config_.dir / kHeadFileName;
+        auto temp = path;
+        temp += kTempSuffix;
+        const auto fail = [&](const std::string& what) {
+            return "cannot update " + path.string() + " (" + what +
+                   "): truncation of the log tail would go unnoticed until it works again";
+        };
+        Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
+        if (!fd) return fail("create " + temp.string() + ": " + errno_text(errno));
+        const std::string text = line + "\n";
+        std::string_view data = text;
+        while (!data.empty()) {
+            const ssize_t n = disk_.write(fd.get(), data.data(), data.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return fail("write: " + errno_text(n < 0 ? errno : EIO));
+            data.remove_prefix(static_cast<std::size_t>(n));
+        }
+        if (disk_.fdatasync(fd.get()) != 0) return fail("fdatasync: " + errno_text(errno));
+        fd.reset();
+        if (::rename(temp.c_str(), path.c_str()) != 0) return fail("rename: " + errno_text(errno));
+        if (disk_.fdatasync(dir_fd_.get()) != 0) return fail("directory sync: " + errno_text(errno));
+        return std::nullopt;
+    }
+
+    // ---- state -------------------------------------------------------------------------------
+
+    const AuditConfig config_;
+    pkcs11::Signer& signer_;
+    PosixDisk posix_disk_;
+    Disk& disk_;
+    std::string signer_spki_sha256_;
+
+    Fd dir_fd_;
+    Fd lock_fd_;
+    // Writer thread only (after start-up).
+    Fd log_fd_;
+    std::uint64_t file_size_ = 0;
+
+    mutable std::mutex mu_;
+    std::condition_variable writer_cv_;       // pending_ became non-empty, or stop
+    std::condition_variable durable_cv_;      // durable_next_ moved, or failure_
+    std::condition_variable maintenance_cv_;  // checkpoint or rotation due, or stop
+    // The chain as queued (ahead of the disk by pending_).
+    std::uint64_t next_seq_ = 0;
+    Sha256 head_{};
+    MerkleFrontier frontier_;
+    std::vector<Entry> pending_;
+    std::uint64_t durable_next_ = 0;            // records [0, durable_next_) are on disk
+    std::size_t records_since_checkpoint_ = 0;  // not counting checkpoint records
+    std::uint32_t file_index_ = 0;              // the file the writer appends to
+    std::uint32_t stream_file_index_ = 0;       // the file the last queued record belongs to
+    bool rotation_requested_ = false;           // the writer saw the file pass rotate_bytes
+    bool rotation_enqueued_ = false;            // the rotation record is queued, not yet written
+    std::optional<std::string> failure_;
+    std::optional<std::string> checkpoint_failure_;
+    AuditStats stats_;
+    std::deque<std::string> tail_;
+    bool closing_ = false;
+    bool closed_ = false;
+    bool writer_stop_ = false;
+    bool maintenance_stop_ = false;
+
+    std::mutex checkpoint_mu_;  // one checkpoint at a time (taken before mu_)
+    std::mutex close_mu_;
+    std::thread writer_;
+    std::thread maintenance_;
+};
+
+AuditLog::AuditLog(AuditConfig config, pkcs11::Signer& checkpoint_signer)
+    : impl_(std::make_unique<Impl>(std::move(config), checkpoint_signer, nullptr)) {}
+AuditLog::AuditLog(AuditConfig config, pkcs11::Signer& checkpoint_signer, Disk& disk)
+    : impl_(std::make_unique<Impl>(std::move(config), checkpoint_signer, &disk)) {}
+AuditLog::~AuditLog() = default;
+
+std::uint64_t AuditLog::append(const DecisionRecord& record) {
+    return impl_->append(to_json(record));
+}
+std::uint64_t AuditLog::append(const ServiceRecord& record) {
+    return impl_->append(to_json(record));
+}
+std::vector<std::string> AuditLog::tail(std::size_t n) const {
+    return impl_->tail(n);
+}
+std::optional<std::string> AuditLog::failure() const {
+    return impl_->failure();
+}
+std::optional<std::string> AuditLog::checkpoint_failure() const {
+    return impl_->checkpoint_failure();
+}
+std::optional<std::uint64_t> AuditLog::last_seq() const {
+    return impl_->last_seq();
+}
+AuditStats AuditLog::stats() const {
+    return impl_->stats();
+}
+bool AuditLog::checkpoint_now() {
+    return impl_->checkpoint_now();
+}
+void AuditLog::close() {
+    impl_->close();
+}
+
+}  // namespace ca::audit

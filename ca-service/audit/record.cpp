@@ -1,0 +1,83 @@
+#include "audit/record.hpp"
+
+#include "ossl/encoding.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace ca::audit {
+
+Json to_json(const DecisionRecord& r) {
+    if (r.decision != decision::kIssued && r.decision != decision::kDenied)
+        throw std::invalid_argument("audit decision must be \"issued\" or \"denied\", not \"" + r.decision +
+                                    "\"");
+    Json j = Json::object();
+    j[field::kType] = record_type::kDecision;
+    j[field::kNodeName] = r.node_name;
+    j[field::kNodeFingerprint] = r.node_fingerprint;
+    j[field::kNames] = r.names;
+    j[field::kDecision] = r.decision;
+    j[field::kReason] = r.reason;
+    j[field::kSerial] = r.serial;
+    j[field::kSpkiSha256] = r.spki_sha256;
+    j[field::kNotBefore] = r.not_before;
+    j[field::kNotAfter] = r.not_after;
+    if (r.requested_lifetime_s) j[field::kRequestedLifetime] = *r.requested_lifetime_s;
+    return j;
+}
+
+Json to_json(const ServiceRecord& r) {
+    Json j = Json::object();
+    j[field::kType] = record_type::kService;
+    j[field::kEvent] = r.event;
+    j[field::kDetail] = r.detail;
+    return j;
+}
+
+std::string canonical(const Json& value) {
+    // Replacing invalid UTF-8 (instead of throwing) keeps a hostile name from making the
+    // record unwritable; the replaced text is what gets hashed and verified.
+    return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string rfc3339_millis(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    const auto ms = duration_cast<milliseconds>(t.time_since_epoch());
+    const std::time_t secs = static_cast<std::time_t>(floor<seconds>(ms).count());
+    const auto millis = static_cast<int>((ms - floor<seconds>(ms)).count());
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[96];  // room for any int the compiler can imagine in each field
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    return buf;
+}
+
+Sha256 record_hash(const Sha256& prev, std::string_view canonical_without_hash) {
+    return ossl::sha256({std::span<const std::uint8_t>(prev), ossl::as_bytes(canonical_without_hash)});
+}
+
+std::string seal(Json& record, std::uint64_t seq, std::string_view time, const Sha256& prev,
+                 Sha256& hash_out) {
+    record[field::kSeq] = seq;
+    record[field::kTime] = time;
+    record[field::kPrev] = ossl::to_hex(prev);
+    record.erase(field::kHash);
+    hash_out = record_hash(prev, canonical(record));
+    record[field::kHash] = ossl::to_hex(hash_out);
+    return canonical(record);
+}
+
+std::optional<Sha256> parse_hash(std::string_view hex) {
+    if (hex.size() != 2 * Sha256{}.size()) return std::nullopt;
+    auto bytes = ossl::from_hex(hex);
+    // Lower case only: one hash, one spelling, so a re-cased field cannot pass as canonical.
+    if (!bytes || ossl::to_hex(*bytes) != hex) return std::nullopt;
+    Sha256 out;
+    std::copy(bytes->begin(), bytes->end(), out.begin());
+    return out;
+}
+
+}  // namespace ca::audit

@@ -1,0 +1,144 @@
+#include "support/ca_service.hpp"
+
+#include "ossl/encoding.hpp"
+#include "ossl/handles.hpp"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+namespace testing_support {
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+std::string new_public_key_b64() {
+    ossl::PKey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    int len = i2d_PUBKEY(key.get(), nullptr);
+    ossl::Bytes der(static_cast<std::size_t>(len));
+    unsigned char* p = der.data();
+    i2d_PUBKEY(key.get(), &p);
+    return ossl::to_base64(der);
+}
+
+std::string leaf_request_json(const std::vector<std::string>& names, const std::string& key, int lifetime) {
+    std::string out = "{\"names\":[";
+    for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ",\"" : "\"") + names[i] + "\"";
+    out += "],\"public_key\":\"" + key + "\"";
+    if (lifetime > 0) out += ",\"lifetime_seconds\":" + std::to_string(lifetime);
+    return out + "}";
+}
+
+CaService::CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOptions options)
+    : ca_(ca), work_(std::move(work_dir)), options_(std::move(options)), port_(free_port()) {
+    std::filesystem::create_directories(work_);
+    const auto& d = ca_.dir;
+    std::ofstream cfg(config_file());
+    cfg << "[listen]\naddress = \"127.0.0.1:" << port_ << "\"\n"
+        << "[tls]\ncertificate = \"" << (d / "ca-service/tls.pem").string() << "\"\n"
+        << "private_key = \"" << (d / "ca-service/tls.key").string() << "\"\n"
+        << "client_ca = \"" << (d / "pki/service-ca.pem").string() << "\"\n"
+        << "[hsm]\nmodule = \"" << (options_.module.empty() ? kSoftHsmModule.string() : options_.module) << "\"\n"
+        << "token = \"splitca-issuing\"\n"
+        << "pin_file = \"" << ca_.issuing_pin().string() << "\"\n"
+        << "issuing_key = \"pkcs11:token=splitca-issuing;object=" << ca_.issuing_key_label() << "\"\n"
+        << "audit_key = \"pkcs11:token=splitca-issuing;object=audit\"\n"
+        << "softhsm2_conf = \"" << ca_.softhsm_conf().string() << "\"\n"
+        << options_.hsm_extra
+        << "[ca]\nissuing_certificate = \"" << (d / "pki/issuing-ca.pem").string() << "\"\n"
+        << "root_certificate = \"" << (d / "pki/root-ca.pem").string() << "\"\n"
+        << "[policy]\n" << options_.policy_extra
+        << "[rate_limit]\n" << options_.rate_limit
+        << "[audit]\ndirectory = \"" << audit_dir().string() << "\"\n"
+        << "checkpoint_every = " << options_.checkpoint_every << "\n"
+        << "[state]\ndirectory = \"" << (work_ / "state").string() << "\"\n";
+    cfg.close();
+    start();
+}
+
+CaService::~CaService() { child_.reset(); }
+
+void CaService::start() {
+    child_ = std::make_unique<Child>(
+        std::vector<std::string>{(kBinDir / "ca-service").string(), "--config", config_file().string()},
+        work_ / "service.log", options_.env);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (!child_->running()) throw std::runtime_error("ca-service exited:\n" + log());
+        auto r = curl_request(ca_, url("/healthz"), (ca_.dir / "nodes/node-1/node.pem").string(),
+                              (ca_.dir / "nodes/node-1/node.key").string());
+        if (r.status != 0) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw std::runtime_error("ca-service did not answer on port " + std::to_string(port_) + ":\n" + log());
+}
+
+void CaService::stop() {
+    if (!child_) return;
+    child_->kill(SIGTERM);
+    child_->wait(std::chrono::seconds(15));
+    child_.reset();
+}
+
+void CaService::kill9() {
+    if (!child_) return;
+    child_->kill(SIGKILL);
+    child_->wait(std::chrono::seconds(5));
+    child_.reset();
+}
+
+bool CaService::running() { return child_ && child_->running(); }
+
+std::string CaService::url(const std::string& path) const {
+    return "https://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::string CaService::log() const { return read_file(work_ / "service.log"); }
+
+HttpReply curl_request(const TestCa& ca, const std::string& url, const std::string& cert, const std::string& key,
+                       const std::string& method, const std::string& body, const std::string& content_type) {
+    auto tmp = make_temp_dir("splitca-curl");
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20", "--cacert",
+                                     (ca.dir / "pki/service-ca.pem").string(), "-X", method,
+                                     "-D", (tmp / "headers").string(), "-o", (tmp / "body").string(),
+                                     "-w", "%{http_code}"};
+    if (!cert.empty()) argv.insert(argv.end(), {"--cert", cert, "--key", key});
+    if (!body.empty() || method == "POST") {
+        std::ofstream(tmp / "request") << body;
+        argv.insert(argv.end(), {"-H", "Content-Type: " + content_type, "--data-binary", "@" + (tmp / "request").string()});
+    }
+    argv.push_back(url);
+    auto r = run(argv);
+    HttpReply reply;
+    auto nl = r.output.rfind('\n');
+    std::string code = nl == std::string::npos ? r.output : r.output.substr(nl + 1);
+    try {
+        reply.status = std::stoi(code.substr(code.size() >= 3 ? code.size() - 3 : 0));
+    } catch (...) {
+        reply.status = 0;
+    }
+    if (r.exit_code != 0) {
+        reply.status = 0;
+        reply.curl_error = r.output;
+    }
+    reply.body = read_file(tmp / "body");
+    reply.headers = read_file(tmp / "headers");
+    std::filesystem::remove_all(tmp);
+    return reply;
+}
+
+}  // namespace testing_support

@@ -1,0 +1,69 @@
+#pragma once
+// A real ca-service process for integration tests, with its own port and state, started
+// against a TestCa; plus a curl-based node client.
+
+#include "support/process.hpp"
+#include "support/test_ca.hpp"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace testing_support {
+
+struct ServiceOptions {
+    std::string policy_extra;      // extra lines for [policy]
+    std::string rate_limit = "per_node_per_second = 1000\nburst = 1000\n";
+    std::string hsm_extra;         // extra lines for [hsm]
+    std::string module;            // empty: SoftHSM
+    std::map<std::string, std::string> env;
+    std::size_t checkpoint_every = 1000;
+};
+
+class CaService {
+public:
+    // Writes DIR/config.toml and starts the service on a free loopback port; waits until
+    // /healthz answers (throws with the service log if it does not).
+    CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOptions options = {});
+    ~CaService();
+
+    void start();
+    void stop();               // SIGTERM and wait
+    void kill9();              // SIGKILL, no cleanup
+    bool running();
+
+    std::uint16_t port() const { return port_; }
+    std::string url(const std::string& path) const;
+    const std::filesystem::path& work_dir() const { return work_; }
+    std::filesystem::path audit_dir() const { return work_ / "audit"; }
+    std::filesystem::path config_file() const { return work_ / "config.toml"; }
+    std::string log() const;
+
+private:
+    const TestCa& ca_;
+    std::filesystem::path work_;
+    ServiceOptions options_;
+    std::uint16_t port_;
+    std::unique_ptr<Child> child_;
+};
+
+struct HttpReply {
+    int status = 0;           // 0 when the TLS connection itself failed
+    std::string body;
+    std::string headers;
+    std::string curl_error;   // curl's message when status is 0
+};
+
+// curl with a client identity (cert+key; empty for none), trusting the service CA.
+HttpReply curl_request(const TestCa& ca, const std::string& url, const std::string& cert, const std::string& key,
+                       const std::string& method = "GET", const std::string& body = "",
+                       const std::string& content_type = "application/json");
+
+std::uint16_t free_port();
+// A fresh EC P-256 public key, base64 DER SPKI, as a node would send it.
+std::string new_public_key_b64();
+std::string leaf_request_json(const std::vector<std::string>& names, const std::string& public_key_b64,
+                              int lifetime_seconds = 0);
+
+}  // namespace testing_support
