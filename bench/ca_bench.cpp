@@ -38,7 +38,8 @@ struct Options {
     std::filesystem::path ca_dir;
     int hsm_threads = 2;
     int clients = 32;
-    std::chrono::milliseconds phase{3000};
+    std::chrono::milliseconds phase{1500};
+    int rounds = 3;
     std::uint16_t port = 18443;
 };
 
@@ -54,15 +55,16 @@ Options parse(int argc, char** argv) {
         else if (a == "--hsm-threads") o.hsm_threads = std::stoi(value());
         else if (a == "--clients") o.clients = std::stoi(value());
         else if (a == "--phase-ms") o.phase = std::chrono::milliseconds(std::stoi(value()));
+        else if (a == "--rounds") o.rounds = std::stoi(value());
         else if (a == "--port") o.port = static_cast<std::uint16_t>(std::stoi(value()));
         else if (a == "--help" || a == "-h") {
-            std::cout << "usage: ca-bench [--ca-dir DIR] [--clients K] [--hsm-threads N] [--phase-ms MS] [--port P]\n"
+            std::cout << "usage: ca-bench [--ca-dir DIR] [--clients K] [--hsm-threads N] [--phase-ms MS] [--rounds R] [--port P]\n"
                          "Without --ca-dir a temporary SoftHSM CA is made with hsm-setup. The end-to-end phase\n"
                          "starts build/bin/ca-service on 127.0.0.1:P with a copy of the CA's configuration.\n";
             std::exit(0);
         } else throw std::invalid_argument("unknown option " + a);
     }
-    if (o.clients < 1 || o.clients > 512 || o.hsm_threads < 1 || o.hsm_threads > 64)
+    if (o.clients < 1 || o.clients > 512 || o.hsm_threads < 1 || o.hsm_threads > 64 || o.rounds < 1)
         throw std::invalid_argument("--clients must be 1-512 and --hsm-threads 1-64");
     return o;
 }
@@ -110,10 +112,14 @@ double raw_rate(const bench::BenchCa& ca, const Options& o) {
     });
 }
 
-double in_process_rate(const bench::BenchCa& ca, const Options& o, Latencies& lat) {
+// Rounds alternate the measured path with the raw baseline, so machine noise hits both.
+struct Paired {
+    std::vector<double> raw, measured;
+};
+
+void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& lat, Paired& out) {
     auto cfg = ca.issuing_signer();
-    cfg.max_concurrent_operations = static_cast<unsigned>(o.hsm_threads);
-    pkcs11::HsmSigner signer(cfg);
+    pkcs11::HsmSigner signer(cfg);  // concurrency as the service runs it (default 8)
     pkcs11::SignerConfig audit_cfg = cfg;
     audit_cfg.key = pkcs11::Uri::parse("pkcs11:token=splitca-issuing;object=audit");
     pkcs11::HsmSigner audit_signer(audit_cfg);
@@ -132,16 +138,20 @@ double in_process_rate(const bench::BenchCa& ca, const Options& o, Latencies& la
     std::atomic<int> failures{0};
     std::vector<std::vector<double>> per_thread(static_cast<std::size_t>(o.clients));
     ca::NodeIdentity node{"bench-node", std::string(64, 'a'), false};
-    double rate = bench::measure_rate(o.clients, o.phase, [&](int t) {
+    for (int round = 0; round < o.rounds; ++round) {
+    out.raw.push_back(raw_rate(ca, o));
+    out.measured.push_back(bench::measure_rate(o.clients, o.phase, [&](int t) {
         thread_local std::uint64_t n = 0;
         protocol::LeafRequest r = req;
         r.names = {"host" + std::to_string(t) + "-" + std::to_string(n++) + ".example.com"};
         auto start = std::chrono::steady_clock::now();
-        auto out = service.issue(node, r);
+        auto result = service.issue(node, r);
         per_thread[static_cast<std::size_t>(t)].push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-        if (!std::holds_alternative<protocol::LeafResponse>(out)) failures++;
-    });
+        if (!std::holds_alternative<protocol::LeafResponse>(result)) failures++;
+    }));
+    std::printf("  round %d: raw %.0f/s, in-process %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
+    }
     for (auto& v : per_thread) lat.add(v);
     std::printf("  in-process: %d failures; %llu audit records in %llu fsyncs\n", failures.load(),
                 static_cast<unsigned long long>(audit.stats().records_written),
@@ -149,10 +159,9 @@ double in_process_rate(const bench::BenchCa& ca, const Options& o, Latencies& la
     audit.close();
     std::filesystem::remove_all(work);
     if (failures > 0) throw std::runtime_error("in-process issuance failed");
-    return rate;
 }
 
-double end_to_end_rate(const bench::BenchCa& ca, const Options& o, Latencies& lat) {
+void end_to_end_rounds(const bench::BenchCa& ca, const Options& o, Latencies& lat, Paired& out) {
     // A private copy of the configuration: own port, own audit and state directories.
     const auto work = ca.dir / "bench-e2e";
     std::filesystem::remove_all(work);
@@ -196,6 +205,7 @@ double end_to_end_rate(const bench::BenchCa& ca, const Options& o, Latencies& la
         c->set_ca_cert_path((ca.dir / "pki/service-ca.pem").c_str());
         c->enable_server_certificate_verification(true);
         c->set_keep_alive(true);
+        c->set_tcp_nodelay(true);
         c->set_read_timeout(10, 0);
         return c;
     };
@@ -215,7 +225,9 @@ double end_to_end_rate(const bench::BenchCa& ca, const Options& o, Latencies& la
     for (int i = 0; i < o.clients; ++i) clients.push_back(make_client());
     std::atomic<int> failures{0};
     std::vector<std::vector<double>> per_thread(static_cast<std::size_t>(o.clients));
-    double rate = bench::measure_rate(o.clients, o.phase, [&](int t) {
+    for (int round = 0; round < o.rounds; ++round) {
+    out.raw.push_back(raw_rate(ca, o));
+    out.measured.push_back(bench::measure_rate(o.clients, o.phase, [&](int t) {
         thread_local std::uint64_t n = 0;
         const std::string body = "{\"names\":[\"e2e" + std::to_string(t) + "-" + std::to_string(n++) +
                                   ".example.org\"],\"public_key\":\"" + key + "\"}";
@@ -224,10 +236,11 @@ double end_to_end_rate(const bench::BenchCa& ca, const Options& o, Latencies& la
         per_thread[static_cast<std::size_t>(t)].push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
         if (!r || r->status != 200) failures++;
-    });
+    }));
+    std::printf("  round %d: raw %.0f/s, end-to-end %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
+    }
     for (auto& v : per_thread) lat.add(v);
-    if (failures > 0) std::printf("  end-to-end: %d failed requests\n", failures.load());
-    return rate;
+    if (failures > 0) throw std::runtime_error(std::to_string(failures.load()) + " end-to-end requests failed");
 }
 
 }  // namespace
@@ -239,16 +252,23 @@ int main(int argc, char** argv) try {
 
     std::printf("ca-bench: %d HSM threads, %d concurrent clients, %lld ms per phase\n", o.hsm_threads, o.clients,
                 static_cast<long long>(o.phase.count()));
-    const double raw = raw_rate(ca, o);
-    std::printf("raw HSM sign rate:        %8.0f signatures/s\n", raw);
     Latencies in_lat, e2e_lat;
-    const double in_process = in_process_rate(ca, o, in_lat);
-    std::printf("in-process issuance rate: %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", in_process,
+    Paired in_process, e2e;
+    in_process_rounds(ca, o, in_lat, in_process);
+    end_to_end_rounds(ca, o, e2e_lat, e2e);
+    std::vector<double> all_raw = in_process.raw;
+    all_raw.insert(all_raw.end(), e2e.raw.begin(), e2e.raw.end());
+    const double raw = bench::median(all_raw);
+    const double in_rate = bench::median(in_process.measured), e2e_rate = bench::median(e2e.measured);
+    std::printf("raw HSM sign rate:        %8.0f signatures/s (median of %zu rounds, %d threads)\n", raw,
+                all_raw.size(), o.hsm_threads);
+    std::printf("in-process issuance rate: %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", in_rate,
                 in_lat.percentile(0.5), in_lat.percentile(0.99));
-    const double e2e = end_to_end_rate(ca, o, e2e_lat);
-    std::printf("end-to-end mTLS rate:     %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", e2e,
+    std::printf("end-to-end mTLS rate:     %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", e2e_rate,
                 e2e_lat.percentile(0.5), e2e_lat.percentile(0.99));
-    std::printf("ratio in_process=%.2f end_to_end=%.2f\n", in_process / raw, e2e / raw);
+    // Each ratio against the raw rounds interleaved with it.
+    std::printf("ratio in_process=%.2f end_to_end=%.2f\n", in_rate / bench::median(in_process.raw),
+                e2e_rate / bench::median(e2e.raw));
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "ca-bench: %s\n", e.what());

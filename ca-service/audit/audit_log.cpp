@@ -103,7 +103,10 @@ public:
         if (failure_) throw AuditUnavailable(*failure_);
         if (closing_) throw AuditUnavailable("the audit log in " + config_.dir.string() + " is closed");
         const std::uint64_t seq = enqueue_locked(std::move(payload), /*counts=*/true, 0, nullptr);
-        durable_cv_.wait(lk, [&] { return durable_next_ > seq || failure_; });
+        // The record goes out with the next batch the writer takes; waiting on that batch's
+        // condition spares the wake-ups of the batch being written now.
+        auto& batch_cv = batch_cvs_[(batches_taken_ + 1) % 2];
+        batch_cv.wait(lk, [&] { return durable_next_ > seq || failure_; });
         if (durable_next_ > seq) return seq;
         throw AuditUnavailable(*failure_);
     }
@@ -331,6 +334,7 @@ private:
         if (!failure_) failure_ = std::move(why);
         pending_.clear();
         durable_cv_.notify_all();
+        for (auto& cv : batch_cvs_) cv.notify_all();
         maintenance_cv_.notify_all();
     }
 
@@ -347,6 +351,7 @@ private:
                 continue;
             }
             batch.swap(pending_);
+            const std::uint64_t batch_number = ++batches_taken_;
             lk.unlock();
             std::optional<std::string> error = write_batch(batch);
             lk.lock();
@@ -366,6 +371,7 @@ private:
                     maintenance_cv_.notify_one();
                 }
                 durable_cv_.notify_all();
+                batch_cvs_[batch_number % 2].notify_all();
             }
             batch.clear();
         }
@@ -593,6 +599,9 @@ private:
     mutable std::mutex mu_;
     std::condition_variable writer_cv_;       // pending_ became non-empty, or stop
     std::condition_variable durable_cv_;      // durable_next_ moved, or failure_
+    // Appenders wait per batch: those of batch n on batch_cvs_[n % 2], notified when it is durable.
+    std::condition_variable batch_cvs_[2];
+    std::uint64_t batches_taken_ = 0;         // batches the writer has taken from pending_
     std::condition_variable maintenance_cv_;  // checkpoint or rotation due, or stop
     // The chain as queued (ahead of the disk by pending_).
     std::uint64_t next_seq_ = 0;

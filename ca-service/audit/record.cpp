@@ -65,8 +65,32 @@ std::string seal(Json& record, std::uint64_t seq, std::string_view time, const S
     record[field::kTime] = time;
     record[field::kPrev] = ossl::to_hex(prev);
     record.erase(field::kHash);
-    hash_out = record_hash(prev, canonical(record));
-    record[field::kHash] = ossl::to_hex(hash_out);
+    std::string body = canonical(record);
+    hash_out = record_hash(prev, body);
+    const std::string hex = ossl::to_hex(hash_out);
+
+    // The sealed line is the canonical dump with "hash" added. Keys are sorted, so splice the
+    // member in before the first key after "hash" instead of serialising the record twice
+    // (this runs under the log's lock). Falls back to a full dump if the spot is not found.
+    const auto& members = record.get_ref<const Json::object_t&>();
+    const std::string member = std::string("\"") + field::kHash + "\":\"" + hex + "\"";
+    auto next = members.upper_bound(field::kHash);
+    if (next == members.end()) {
+        if (body.size() >= 2 && body.back() == '}') {
+            body.insert(body.size() - 1, (body.size() > 2 ? "," : "") + member);
+            record[field::kHash] = hex;
+            return body;
+        }
+    } else {
+        const std::string key = "\"" + next->first + "\":";
+        const auto pos = body.find(key);
+        if (pos != std::string::npos && pos > 0 && (body[pos - 1] == ',' || body[pos - 1] == '{')) {
+            body.insert(pos, member + ",");
+            record[field::kHash] = hex;
+            return body;
+        }
+    }
+    record[field::kHash] = hex;
     return canonical(record);
 }
 

@@ -138,7 +138,7 @@ std::variant<ApprovedLeaf, Error> IssuancePolicy::evaluate(const protocol::LeafR
         leaf.names.push_back(std::move(name.normalised));
     }
 
-    auto key = check_public_key(request.public_key, config_.min_rsa_bits);
+    auto key = key_cache_->check(request.public_key, config_.min_rsa_bits);
     if (auto* error = std::get_if<Error>(&key)) return std::move(*error);
     leaf.spki_der = std::move(std::get<AcceptedKey>(key).spki_der);
     leaf.key_description = std::move(std::get<AcceptedKey>(key).description);

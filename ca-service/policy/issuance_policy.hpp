@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -77,6 +78,7 @@ private:
     PolicyConfig config_;
     std::vector<NamePattern> allowed_;
     std::vector<NamePattern> denied_;
+    std::shared_ptr<AcceptedKeyCache> key_cache_ = std::make_shared<AcceptedKeyCache>();
 };
 
 }  // namespace ca::policy

@@ -125,4 +125,26 @@ std::variant<AcceptedKey, Error> check_public_key(std::span<const std::uint8_t> 
     return result;
 }
 
+std::variant<AcceptedKey, protocol::Error> AcceptedKeyCache::check(std::span<const std::uint8_t> der,
+                                                                  unsigned min_rsa_bits) {
+    std::string key(reinterpret_cast<const char*>(der.data()), der.size());
+    key += '/' + std::to_string(min_rsa_bits);
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = accepted_.find(key); it != accepted_.end()) return it->second;
+    }
+    auto result = check_public_key(der, min_rsa_bits);
+    if (const auto* accepted = std::get_if<AcceptedKey>(&result)) {
+        std::lock_guard lock(mu_);
+        if (accepted_.emplace(key, *accepted).second) {
+            order_.push_back(std::move(key));
+            if (order_.size() > capacity_) {
+                accepted_.erase(order_.front());
+                order_.pop_front();
+            }
+        }
+    }
+    return result;
+}
+
 }  // namespace ca::policy

@@ -6,7 +6,10 @@
 #include "protocol/errors.hpp"
 
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <span>
+#include <unordered_map>
 #include <string>
 #include <variant>
 
@@ -26,5 +29,23 @@ struct AcceptedKey {
 // RSA keys under min_rsa_bits or with an unusable public exponent.
 std::variant<AcceptedKey, protocol::Error> check_public_key(std::span<const std::uint8_t> der,
                                                             unsigned min_rsa_bits = kMinRsaBits);
+
+// Nodes send the same key with every request until they rotate it, and checking a key with
+// OpenSSL 3.0's decoders costs several times an HSM signature: accepted keys are remembered,
+// keyed by their exact DER bytes. Refusals are not cached. Thread-safe, bounded.
+inline constexpr std::size_t kAcceptedKeyCacheSize = 4096;
+
+class AcceptedKeyCache {
+public:
+    explicit AcceptedKeyCache(std::size_t capacity = kAcceptedKeyCacheSize) : capacity_(capacity) {}
+
+    std::variant<AcceptedKey, protocol::Error> check(std::span<const std::uint8_t> der, unsigned min_rsa_bits);
+
+private:
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::unordered_map<std::string, AcceptedKey> accepted_;  // by DER bytes, per min_rsa_bits
+    std::deque<std::string> order_;                          // insertion order, for eviction
+};
 
 }  // namespace ca::policy

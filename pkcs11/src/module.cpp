@@ -150,7 +150,11 @@ std::vector<CK_OBJECT_HANDLE> Session::find(std::span<CK_ATTRIBUTE> tmpl, std::s
 }
 
 CK_OBJECT_HANDLE Session::find_one(CK_OBJECT_CLASS cls, std::string_view label) const {
+    // Token objects only: pkcs11-provider caches keys as session-object copies with the
+    // same label, visible to every session of this process.
+    CK_BBOOL on_token = CK_TRUE;
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls},
+                           {CKA_TOKEN, &on_token, sizeof on_token},
                            {CKA_LABEL, const_cast<char*>(label.data()), label.size()}};
     auto found = find(tmpl, 2);
     if (found.empty())

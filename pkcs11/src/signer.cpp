@@ -6,15 +6,40 @@
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 
+#include <condition_variable>
 #include <mutex>
-#include <semaphore>
 #include <vector>
 
 namespace pkcs11 {
 
 namespace {
 
-constexpr std::ptrdiff_t kMaxConcurrencyCeiling = 1024;
+constexpr unsigned kMaxConcurrencyCeiling = 1024;
+
+// Bounds HSM operations in flight. Blocks without spinning: std::counting_semaphore spins
+// before sleeping, which with dozens of waiting request threads burns the CPU the HSM
+// (SoftHSM runs in-process) needs.
+class ConcurrencyLimit {
+public:
+    explicit ConcurrencyLimit(unsigned limit) : free_(limit) {}
+    void acquire() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return free_ > 0; });
+        --free_;
+    }
+    void release() {
+        {
+            std::lock_guard lock(mu_);
+            ++free_;
+        }
+        cv_.notify_one();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    unsigned free_;
+};
 
 // AlgorithmIdentifier DER encodings (RFC 5758 section 3.2, RFC 4055 section 5).
 const Bytes kEcdsaSha256 = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
@@ -132,10 +157,10 @@ private:
 
 struct HsmSigner::State {
     explicit State(SignerConfig c)
-        : config(std::move(c)), slots(static_cast<std::ptrdiff_t>(config.max_concurrent_operations)) {}
+        : config(std::move(c)), slots(config.max_concurrent_operations) {}
 
     SignerConfig config;
-    std::counting_semaphore<kMaxConcurrencyCeiling> slots;
+    ConcurrencyLimit slots;
     Bytes algorithm_identifier;  // fixed at construction: a reconnect must find the same key
     Bytes spki;
 
@@ -194,7 +219,7 @@ std::span<const std::uint8_t> HsmSigner::public_key_info() const { return state_
 Bytes HsmSigner::sign(std::span<const std::uint8_t> tbs) {
     state_->slots.acquire();
     struct Release {
-        std::counting_semaphore<kMaxConcurrencyCeiling>& s;
+        ConcurrencyLimit& s;
         ~Release() { s.release(); }
     } release{state_->slots};
 

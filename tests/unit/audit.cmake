@@ -5,7 +5,8 @@ add_executable(audit_tests
     ${CMAKE_CURRENT_LIST_DIR}/audit_merkle_tests.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_log_tests.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_verify_tests.cpp
-    ${CMAKE_CURRENT_LIST_DIR}/audit_show_tests.cpp)
+    ${CMAKE_CURRENT_LIST_DIR}/audit_show_tests.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/audit_record_tests.cpp)
 target_include_directories(audit_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(audit_tests PRIVATE ca_audit Catch2::Catch2WithMain)
 # The CLI tests run the real binary.

@@ -1,0 +1,79 @@
+#pragma once
+// The node's client for the ca-service: persistent mTLS (TLS 1.3) connections, one per
+// worker thread, timeouts, retries with exponential backoff and jitter, and a background
+// health probe so the node knows within a second or two whether the service is reachable.
+
+#include "config/node_config.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/leaf.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+namespace proxy {
+
+struct CaFailure {
+    enum class Kind {
+        unavailable,       // no answer (connect, TLS, timeout) or a transient service error
+        refused,           // the service answered with a policy/validation error
+        invalid_response,  // the answer does not decode
+    };
+    Kind kind = Kind::unavailable;
+    std::optional<protocol::ErrorCode> code;  // when the service said why
+    std::string message;                      // for logs and error pages
+};
+
+using CaResult = std::variant<protocol::LeafResponse, CaFailure>;
+
+class CaClient {
+public:
+    using Callback = std::function<void(CaResult)>;
+
+    explicit CaClient(const CaServiceSection& config);
+    ~CaClient();
+    // Stops the workers; queued requests complete with an `unavailable` failure. Idempotent.
+    void stop();
+    CaClient(const CaClient&) = delete;
+    CaClient& operator=(const CaClient&) = delete;
+
+    // Queues the request; `done` runs on a CaClient thread (post it where it belongs).
+    void request_leaf(protocol::LeafRequest request, Callback done);
+
+    // False from the first failed contact until the next successful one.
+    bool available() const { return available_.load(std::memory_order_relaxed); }
+
+    struct Stats {
+        std::atomic<std::uint64_t> requests{0}, issued{0}, refused{0}, unavailable{0}, retries{0};
+    };
+    const Stats& stats() const { return stats_; }
+
+private:
+    struct Job {
+        protocol::LeafRequest request;
+        Callback done;
+    };
+    void worker();
+    void health_probe();
+    CaResult perform(class Connection& conn, const protocol::LeafRequest& request);
+
+    CaServiceSection config_;
+    std::mutex mu_;
+    std::condition_variable cv_;       // jobs queued
+    std::condition_variable stop_cv_;  // sleeping (backoff, probe interval) until stop
+    std::deque<Job> queue_;
+    bool stopping_ = false;
+    std::atomic<bool> available_{true};
+    Stats stats_;
+    std::vector<std::thread> workers_;
+    std::thread prober_;
+};
+
+}  // namespace proxy

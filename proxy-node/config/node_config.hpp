@@ -1,0 +1,86 @@
+#pragma once
+// The proxy-node configuration (the proxy-node.toml hsm-setup writes), parsed once into
+// plain structs. Behaviour code never looks at configuration text.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace proxy {
+
+struct Endpoint {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+struct CaServiceSection {
+    std::string host;  // from url = "https://host:port"
+    std::uint16_t port = 0;
+    std::filesystem::path server_ca;    // service PKI CA: the only anchor for the ca-service
+    std::filesystem::path certificate;  // this node's mTLS identity
+    std::filesystem::path private_key;
+    std::chrono::milliseconds connect_timeout{2000};
+    std::chrono::milliseconds request_timeout{5000};
+    unsigned connections = 4;     // persistent mTLS connections (one per worker)
+    unsigned max_attempts = 3;    // per leaf request, with exponential backoff and jitter
+    std::chrono::milliseconds retry_base_delay{100};
+    std::chrono::milliseconds health_interval{1000};  // how soon a returning service is noticed
+};
+
+struct UpstreamSection {
+    std::filesystem::path extra_ca;  // optional: trust anchors in addition to the system store
+    bool system_trust = true;
+    // Static name -> address overrides (split horizon, tests); consulted before DNS.
+    std::map<std::string, std::string> hosts;
+    // Protocols the proxy lets a client negotiate with the upstream (ALPN), in the
+    // client's order. Anything else the client offers is not passed on.
+    std::vector<std::string> alpn{"h2", "http/1.1"};
+    std::size_t session_cache_entries = 10000;  // upstream TLS sessions kept for resumption
+};
+
+struct LeafSection {
+    std::chrono::seconds lifetime{24 * 3600};     // asked of the ca-service (it may cap it)
+    std::chrono::seconds key_rotation{24 * 3600};  // a fresh in-memory leaf key this often
+    double renew_fraction = 2.0 / 3.0;            // renew once this much of the life has passed
+    std::size_t cache_entries = 10000;            // names kept (LRU)
+    std::size_t max_names = 8;                    // requested host + upstream SANs per leaf
+};
+
+struct LimitsSection {
+    std::size_t max_connections = 20000;
+    std::size_t request_head_bytes = 16 * 1024;  // CONNECT line / HTTP request head incl. headers
+    std::size_t relay_buffer_bytes = 64 * 1024;  // per direction, per connection
+    std::chrono::milliseconds request_timeout{10000};       // the proxy request head
+    std::chrono::milliseconds client_hello_timeout{10000};
+    std::chrono::milliseconds upstream_connect_timeout{10000};
+    std::chrono::milliseconds handshake_timeout{10000};     // each TLS handshake
+    std::chrono::milliseconds certificate_timeout{15000};   // waiting for the ca-service
+    std::chrono::seconds idle_timeout{300};
+    std::chrono::seconds drain_timeout{30};  // SIGTERM: how long open connections may finish
+};
+
+struct NodeConfig {
+    std::filesystem::path source;
+    std::string name;
+    Endpoint proxy_listen;
+    Endpoint management_listen;
+    CaServiceSection ca_service;
+    UpstreamSection upstream;
+    LeafSection leaf;
+    LimitsSection limits;
+    unsigned worker_threads = 0;  // 0: one per CPU
+    std::filesystem::path connection_log;  // empty: stdout
+};
+
+// Throws std::runtime_error naming the file, the key and what is wrong. Unknown keys are
+// errors too: a misspelt option must not silently fall back to a default.
+NodeConfig load_node_config(const std::filesystem::path& file);
+
+// "host:port" or "[v6]:port"; nullopt-like failure is reported by throwing with `what`.
+Endpoint parse_endpoint(const std::string& text, const std::string& what);
+
+}  // namespace proxy

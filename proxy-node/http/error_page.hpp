@@ -1,0 +1,19 @@
+#pragma once
+// The HTTP answers the proxy itself gives: error pages that say what was wrong, with the
+// stable reason code in a header and in the body, and the CONNECT acknowledgement.
+
+#include "upstream/reason.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace proxy::http {
+
+inline constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+inline constexpr std::string_view kReasonHeader = "X-Proxy-Error";
+
+int status_for(Reason reason);
+// A complete HTTP/1.1 response (Connection: close), HTML body naming the host and reason.
+std::string error_response(Reason reason, std::string_view host, std::string_view detail);
+
+}  // namespace proxy::http

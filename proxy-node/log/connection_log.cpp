@@ -1,0 +1,69 @@
+#include "log/connection_log.hpp"
+
+#include "protocol/time.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+namespace proxy {
+
+namespace {
+
+nlohmann::json tls_json(const TlsSummary& t) {
+    if (t.version.empty()) return nullptr;
+    return {{"version", t.version}, {"cipher", t.cipher}, {"alpn", t.alpn}};
+}
+
+}  // namespace
+
+ConnectionLog::ConnectionLog(const std::filesystem::path& file)
+    : out_(file.empty() ? stdout : std::fopen(file.c_str(), "a")), owned_(!file.empty()) {
+    if (out_ == nullptr) throw std::runtime_error("cannot open the connection log " + file.string() + " for appending");
+}
+
+ConnectionLog::~ConnectionLog() {
+    if (owned_) std::fclose(out_);
+}
+
+void ConnectionLog::write(const ConnectionRecord& r) {
+    const auto duration = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.started_mono);
+    nlohmann::json j = {
+        {"ts", protocol::rfc3339(r.started)},
+        {"type", "connection"},
+        {"client", r.client},
+        {"mode", r.mode},
+        {"host", r.requested_host},
+        {"target", r.connect_target},
+        {"upstream", r.upstream},
+        {"client_tls", tls_json(r.client_tls)},
+        {"upstream_tls", tls_json(r.upstream_tls)},
+        {"upstream_cert_sha256", r.upstream_cert_sha256},
+        {"leaf", r.leaf},
+        {"decision", r.decision},
+        {"reason", code(r.reason)},
+        {"detail", r.detail},
+        {"bytes_client_to_upstream", r.bytes_client_to_upstream},
+        {"bytes_upstream_to_client", r.bytes_upstream_to_client},
+        {"duration_ms", static_cast<double>(static_cast<long long>(duration.count() * 1000)) / 1000},
+    };
+    // Replace invalid UTF-8 rather than throw: names come from clients.
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += '\n';
+    std::lock_guard lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+}
+
+void ConnectionLog::event(const std::string& what, const std::string& detail) {
+    nlohmann::json j = {{"ts", protocol::rfc3339(std::chrono::system_clock::now())},
+                        {"type", "event"},
+                        {"event", what},
+                        {"detail", detail}};
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::lock_guard lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+}
+
+}  // namespace proxy

@@ -1,0 +1,66 @@
+#pragma once
+// One JSON line per connection: who, which host, where it went, the TLS parameters on both
+// sides, the upstream certificate's fingerprint, the decision with its reason, bytes each
+// way and duration. Never any payload.
+
+#include "upstream/reason.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+namespace proxy {
+
+struct TlsSummary {
+    std::string version;  // "TLSv1.3"; empty when there was no TLS on that side
+    std::string cipher;
+    std::string alpn;
+};
+
+namespace decision {
+inline constexpr const char* kIntercepted = "intercepted";  // TLS terminated, upstream verified, relayed
+inline constexpr const char* kProxied = "proxied";          // plain HTTP forwarded
+inline constexpr const char* kBlocked = "blocked";          // refused on validation or policy grounds
+inline constexpr const char* kFailed = "failed";            // could not be completed (unreachable, timeout, ...)
+}  // namespace decision
+
+struct ConnectionRecord {
+    std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+    std::chrono::steady_clock::time_point started_mono = std::chrono::steady_clock::now();
+    std::string client;          // address:port
+    std::string mode;            // "connect" or "http"
+    std::string requested_host;  // SNI, else the CONNECT/URL host
+    std::string connect_target;  // as the client wrote it
+    std::string upstream;        // address:port actually connected
+    TlsSummary client_tls;
+    TlsSummary upstream_tls;
+    std::string upstream_cert_sha256;
+    std::string leaf;  // "cache" or "issued"
+    std::string decision = decision::kFailed;
+    Reason reason = Reason::none;
+    std::string detail;
+    std::uint64_t bytes_client_to_upstream = 0;
+    std::uint64_t bytes_upstream_to_client = 0;
+};
+
+class ConnectionLog {
+public:
+    explicit ConnectionLog(const std::filesystem::path& file);  // empty: stdout
+    ~ConnectionLog();
+    ConnectionLog(const ConnectionLog&) = delete;
+    ConnectionLog& operator=(const ConnectionLog&) = delete;
+
+    void write(const ConnectionRecord& record);
+    // Service events (start, drain, stop) in the same stream.
+    void event(const std::string& what, const std::string& detail = "");
+
+private:
+    std::mutex mu_;
+    std::FILE* out_;
+    bool owned_;
+};
+
+}  // namespace proxy

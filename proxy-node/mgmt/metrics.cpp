@@ -1,0 +1,61 @@
+#include "mgmt/metrics.hpp"
+
+#include "ca_client/ca_client.hpp"
+#include "certs/leaf_cache.hpp"
+#include "log/connection_log.hpp"
+
+#include <sstream>
+
+namespace proxy {
+
+void Metrics::count(const std::string& d, Reason reason) {
+    if (d == decision::kIntercepted) ++intercepted;
+    else if (d == decision::kProxied) ++proxied;
+    else if (d == decision::kBlocked) ++blocked;
+    else ++failed;
+    if (reason != Reason::none) ++by_reason[static_cast<std::size_t>(reason)];
+}
+
+std::string render_prometheus(const Metrics& m, const LeafCache& cache, const CaClient& ca) {
+    std::ostringstream o;
+    auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+        o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n" << name << ' ' << v << '\n';
+    };
+    auto gauge = [&](const char* name, const char* help, double v) {
+        o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n" << name << ' ' << v << '\n';
+    };
+    gauge("proxy_connections_active", "Connections being handled.", static_cast<double>(m.connections_active.load()));
+    counter("proxy_connections_accepted_total", "Connections accepted.", m.connections_accepted.load());
+    o << "# HELP proxy_connections_total Finished connections by decision.\n# TYPE proxy_connections_total counter\n";
+    o << "proxy_connections_total{decision=\"intercepted\"} " << m.intercepted.load() << '\n'
+      << "proxy_connections_total{decision=\"proxied\"} " << m.proxied.load() << '\n'
+      << "proxy_connections_total{decision=\"blocked\"} " << m.blocked.load() << '\n'
+      << "proxy_connections_total{decision=\"failed\"} " << m.failed.load() << '\n';
+    o << "# HELP proxy_refusals_total Blocked or failed connections by reason.\n# TYPE proxy_refusals_total counter\n";
+    for (std::size_t i = 1; i < Metrics::kReasons; ++i)
+        o << "proxy_refusals_total{reason=\"" << code(static_cast<Reason>(i)) << "\"} " << m.by_reason[i].load() << '\n';
+    counter("proxy_bytes_client_to_upstream_total", "Payload bytes relayed towards servers.",
+            m.bytes_client_to_upstream.load());
+    counter("proxy_bytes_upstream_to_client_total", "Payload bytes relayed towards clients.",
+            m.bytes_upstream_to_client.load());
+    const auto& cs = cache.stats();
+    gauge("proxy_leaf_cache_names", "Names covered by cached leaf certificates.", static_cast<double>(cache.size()));
+    counter("proxy_leaf_cache_hits_total", "Connections served from a cached certificate.", cs.hits.load());
+    counter("proxy_leaf_cache_misses_total", "Lookups that found no valid certificate.", cs.misses.load());
+    counter("proxy_leaf_cache_joined_total", "Requests that joined another's in-flight issuance.", cs.joined.load());
+    counter("proxy_leaf_issued_total", "Certificates obtained from the ca-service.", cs.issued.load());
+    counter("proxy_leaf_failed_total", "Certificate requests that failed.", cs.failed.load());
+    counter("proxy_leaf_renewals_total", "Background renewals started.", cs.renewals.load());
+    counter("proxy_leaf_evictions_total", "Names evicted from the cache (LRU).", cs.evictions.load());
+    const auto& ca_stats = ca.stats();
+    gauge("proxy_ca_service_available", "1 when the last contact with the ca-service succeeded.", ca.available() ? 1 : 0);
+    counter("proxy_ca_requests_total", "Leaf requests sent to the ca-service.", ca_stats.requests.load());
+    counter("proxy_ca_retries_total", "Retries of leaf requests.", ca_stats.retries.load());
+    counter("proxy_ca_unavailable_total", "Leaf requests that failed for lack of the service.",
+            ca_stats.unavailable.load());
+    counter("proxy_ca_refused_total", "Leaf requests the service refused.", ca_stats.refused.load());
+    gauge("proxy_draining", "1 while shutting down.", m.draining.load() ? 1 : 0);
+    return o.str();
+}
+
+}  // namespace proxy

@@ -1,0 +1,115 @@
+#include "tls/tls_stream.hpp"
+
+#include "ossl/error.hpp"
+
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace proxy::tls {
+
+TlsStream::TlsStream(asio::ip::tcp::socket& socket, ossl::Ssl ssl) : socket_(socket), ssl_(std::move(ssl)) {
+    socket_.native_non_blocking(true);
+    if (SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1) throw ossl::Error("binding TLS to the socket");
+    SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+asio::awaitable<TlsStream::Step> TlsStream::wait_for(int ssl_result) {
+    const int err = SSL_get_error(ssl_.get(), ssl_result);
+    asio::error_code ec;
+    if (err == SSL_ERROR_WANT_READ) {
+        co_await socket_.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+        co_await socket_.async_wait(asio::socket_base::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+        failure_.ssl_error = err;
+        failure_.error_code = ERR_peek_error();
+        if (err == SSL_ERROR_ZERO_RETURN) {
+            failure_.text = "peer closed the TLS connection";
+        } else if (err == SSL_ERROR_SYSCALL && failure_.error_code == 0) {
+            failure_.text = errno != 0 ? std::string("connection error: ") + std::strerror(errno)
+                                       : std::string("connection closed by peer");
+        } else {
+            failure_.text = ossl::drain_errors();
+        }
+        ERR_clear_error();
+        co_return Step::failed;
+    }
+    if (ec) {
+        failure_.ssl_error = SSL_ERROR_SYSCALL;
+        failure_.text = ec == asio::error::operation_aborted ? "timed out" : ec.message();
+        co_return Step::failed;
+    }
+    co_return Step::again;
+}
+
+asio::awaitable<bool> TlsStream::handshake() {
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_do_handshake(ssl_.get());
+        if (r == 1) co_return true;
+        if (co_await wait_for(r) == Step::failed) co_return false;
+    }
+}
+
+asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::uint8_t> buf, IoStatus& status) {
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        std::size_t n = 0;
+        int r = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
+        if (r == 1) {
+            status = IoStatus::ok;
+            co_return n;
+        }
+        if (co_await wait_for(r) == Step::failed) {
+            status = failure_.ssl_error == SSL_ERROR_ZERO_RETURN ? IoStatus::eof : IoStatus::error;
+            co_return 0;
+        }
+    }
+}
+
+asio::awaitable<IoStatus> TlsStream::write_all(std::span<const std::uint8_t> data) {
+    while (!data.empty()) {
+        ERR_clear_error();
+        errno = 0;
+        std::size_t n = 0;
+        int r = SSL_write_ex(ssl_.get(), data.data(), data.size(), &n);
+        if (r == 1) {
+            data = data.subspan(n);
+            continue;
+        }
+        if (co_await wait_for(r) == Step::failed) co_return IoStatus::error;
+    }
+    co_return IoStatus::ok;
+}
+
+asio::awaitable<void> TlsStream::close_notify() {
+    if (sent_close_) co_return;
+    sent_close_ = true;
+    ERR_clear_error();
+    // One attempt: close_notify is a courtesy; the socket is closed right after anyway.
+    if (SSL_shutdown(ssl_.get()) < 0) ERR_clear_error();
+    co_return;
+}
+
+asio::awaitable<std::size_t> peek_more(asio::ip::tcp::socket& socket, std::span<std::uint8_t> buf, std::size_t have) {
+    socket.native_non_blocking(true);
+    for (;;) {
+        ssize_t n = ::recv(socket.native_handle(), buf.data(), buf.size(), MSG_PEEK);
+        if (n == 0) co_return 0;
+        if (n > 0 && static_cast<std::size_t>(n) > have) co_return static_cast<std::size_t>(n);
+        if (n > 0 && static_cast<std::size_t>(n) == buf.size()) co_return static_cast<std::size_t>(n);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return 0;
+        asio::error_code ec;
+        co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return 0;
+    }
+}
+
+}  // namespace proxy::tls

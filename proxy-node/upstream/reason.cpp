@@ -1,0 +1,76 @@
+#include "upstream/reason.hpp"
+
+namespace proxy {
+
+std::string_view code(Reason r) {
+    switch (r) {
+        case Reason::none: return "none";
+        case Reason::expired: return "expired";
+        case Reason::not_yet_valid: return "not_yet_valid";
+        case Reason::self_signed: return "self_signed";
+        case Reason::unknown_issuer: return "unknown_issuer";
+        case Reason::hostname_mismatch: return "hostname_mismatch";
+        case Reason::weak_signature: return "weak_signature";
+        case Reason::weak_key: return "weak_key";
+        case Reason::revoked: return "revoked";
+        case Reason::bad_certificate: return "bad_certificate";
+        case Reason::protocol_version: return "protocol_version";
+        case Reason::insecure_cipher: return "insecure_cipher";
+        case Reason::insecure_renegotiation: return "insecure_renegotiation";
+        case Reason::handshake_failed: return "handshake_failed";
+        case Reason::dns_failed: return "dns_failed";
+        case Reason::connect_failed: return "connect_failed";
+        case Reason::timeout: return "timeout";
+        case Reason::malformed_request: return "malformed_request";
+        case Reason::method_not_allowed: return "method_not_allowed";
+        case Reason::request_too_large: return "request_too_large";
+        case Reason::not_tls: return "not_tls";
+        case Reason::client_handshake_failed: return "client_handshake_failed";
+        case Reason::ca_unavailable: return "ca_unavailable";
+        case Reason::certificate_refused: return "certificate_refused";
+        case Reason::overloaded: return "overloaded";
+        case Reason::shutting_down: return "shutting_down";
+    }
+    return "unknown";
+}
+
+std::string_view describe(Reason r) {
+    switch (r) {
+        case Reason::none: return "No error.";
+        case Reason::expired: return "The server's certificate has expired.";
+        case Reason::not_yet_valid: return "The server's certificate is not valid yet (its notBefore date is in the future).";
+        case Reason::self_signed: return "The server's certificate is self-signed and not trusted.";
+        case Reason::unknown_issuer:
+            return "The server's certificate was issued by an unknown or untrusted certificate authority.";
+        case Reason::hostname_mismatch: return "The server's certificate is not valid for this host name (wrong host).";
+        case Reason::weak_signature:
+            return "The server's certificate is signed with a weak algorithm (MD5 or SHA-1), which is refused.";
+        case Reason::weak_key: return "The server's certificate uses a key that is too weak (e.g. RSA below 2048 bits).";
+        case Reason::revoked: return "The server's certificate has been revoked (stapled OCSP response).";
+        case Reason::bad_certificate: return "The server's certificate failed verification.";
+        case Reason::protocol_version:
+            return "The server supports only an obsolete TLS version; TLS 1.2 or newer is required.";
+        case Reason::insecure_cipher:
+            return "The server offers no secure cipher suite (forward-secret AEAD, e.g. ECDHE with AES-GCM); it "
+                   "likely supports only obsolete ones such as 3DES or CBC.";
+        case Reason::insecure_renegotiation: return "The server does not support secure renegotiation.";
+        case Reason::handshake_failed: return "The TLS handshake with the server failed.";
+        case Reason::dns_failed: return "The server's name could not be resolved.";
+        case Reason::connect_failed: return "The server could not be reached.";
+        case Reason::timeout: return "The server did not answer in time.";
+        case Reason::malformed_request: return "The proxy request is malformed.";
+        case Reason::method_not_allowed: return "This proxy accepts CONNECT and absolute-form HTTP requests only.";
+        case Reason::request_too_large: return "The proxy request head is too large.";
+        case Reason::not_tls: return "The tunnel does not carry TLS; only TLS tunnels are allowed.";
+        case Reason::client_handshake_failed: return "The TLS handshake with the client failed.";
+        case Reason::ca_unavailable:
+            return "The certificate service is unavailable, so no certificate can be made for this new host. Cached "
+                   "hosts keep working; try again shortly.";
+        case Reason::certificate_refused: return "The certificate service refused to issue a certificate for this name.";
+        case Reason::overloaded: return "The proxy is at its connection limit.";
+        case Reason::shutting_down: return "The proxy is shutting down.";
+    }
+    return "Unknown error.";
+}
+
+}  // namespace proxy

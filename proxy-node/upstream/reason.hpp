@@ -1,0 +1,53 @@
+#pragma once
+// Why a connection was refused or failed: stable codes for logs, metrics and error pages
+// (an operator may alert on them, so a code is never renamed or reused).
+
+#include <string>
+#include <string_view>
+
+namespace proxy {
+
+enum class Reason {
+    none,
+    // The upstream certificate.
+    expired,
+    not_yet_valid,
+    self_signed,
+    unknown_issuer,
+    hostname_mismatch,
+    weak_signature,  // MD5/SHA-1 signed
+    weak_key,        // RSA/DSA/DH below 2048 bits, EC below 224
+    revoked,         // a stapled OCSP response says so
+    bad_certificate, // any other verification failure
+    // The upstream TLS parameters.
+    protocol_version,  // TLS below 1.2 only
+    insecure_cipher,   // no forward-secret AEAD suite in common
+    insecure_renegotiation,
+    handshake_failed,
+    // Reaching the upstream.
+    dns_failed,
+    connect_failed,
+    timeout,
+    // The client or this proxy.
+    malformed_request,
+    method_not_allowed,
+    request_too_large,
+    not_tls,           // a CONNECT tunnel that does not carry TLS
+    client_handshake_failed,
+    ca_unavailable,    // no certificate for a new name: the ca-service cannot be reached
+    certificate_refused,  // the ca-service refused the name (policy)
+    overloaded,
+    shutting_down,
+};
+
+std::string_view code(Reason r);
+// One sentence a person can act on, for the error page.
+std::string_view describe(Reason r);
+
+struct Verdict {
+    Reason reason = Reason::none;
+    std::string detail;  // specifics (OpenSSL's words, the names involved)
+    bool ok() const { return reason == Reason::none; }
+};
+
+}  // namespace proxy

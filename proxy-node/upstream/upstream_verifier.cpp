@@ -1,0 +1,184 @@
+#include "upstream/upstream_verifier.hpp"
+
+#include "certs/names.hpp"
+#include "ossl/error.hpp"
+
+#include <openssl/ocsp.h>
+
+namespace proxy {
+
+namespace {
+
+// TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AEAD only. TLS 1.3 suites are
+// all AEAD with (EC)DHE and keep OpenSSL's defaults.
+constexpr const char* kTls12Ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+// Level 2: RSA/DSA/DH >= 2048 bits, ECC >= 224 bits, no SHA-1 signatures.
+constexpr int kSecurityLevel = 2;
+constexpr int kMinRsaBits = 2048;
+constexpr int kMinEcBits = 224;
+constexpr int kMaxChainDepth = 10;
+
+using OcspResponse = ossl::Owned<OCSP_RESPONSE, OCSP_RESPONSE_free>;
+using OcspBasic = ossl::Owned<OCSP_BASICRESP, OCSP_BASICRESP_free>;
+using OcspCertId = ossl::Owned<OCSP_CERTID, OCSP_CERTID_free>;
+
+bool weak_digest(int md_nid) {
+    return md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md4 || md_nid == NID_md2 ||
+           md_nid == NID_mdc2 || md_nid == NID_ripemd160;
+}
+
+// Belt and braces over the security level: refuses MD5/SHA-1 signatures on every
+// certificate but a self-signed trust anchor (whose signature nobody relies on), and weak
+// keys everywhere, whatever the library's defaults are.
+int verify_callback(int ok, X509_STORE_CTX* store) {
+    if (!ok) return 0;
+    X509* cert = X509_STORE_CTX_get_current_cert(store);
+    const int depth = X509_STORE_CTX_get_error_depth(store);
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store);
+    const bool anchor = chain != nullptr && depth == sk_X509_num(chain) - 1 &&
+                        (X509_get_extension_flags(cert) & EXFLAG_SS) != 0;
+    int md_nid = NID_undef;
+    if (!anchor && X509_get_signature_info(cert, &md_nid, nullptr, nullptr, nullptr) == 1 && weak_digest(md_nid)) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CA_MD_TOO_WEAK);
+        return 0;
+    }
+    if (EVP_PKEY* key = X509_get0_pubkey(cert)) {
+        const int bits = EVP_PKEY_get_bits(key);
+        const bool ec = EVP_PKEY_is_a(key, "EC") == 1;
+        const bool rsa_like = EVP_PKEY_is_a(key, "RSA") == 1 || EVP_PKEY_is_a(key, "RSA-PSS") == 1 ||
+                              EVP_PKEY_is_a(key, "DSA") == 1;
+        if ((rsa_like && bits < kMinRsaBits) || (ec && bits < kMinEcBits)) {
+            X509_STORE_CTX_set_error(store, depth == 0 ? X509_V_ERR_EE_KEY_TOO_SMALL : X509_V_ERR_CA_KEY_TOO_SMALL);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+Verdict check_ocsp_staple(SSL* ssl) {
+    const unsigned char* der = nullptr;
+    long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
+    if (len <= 0 || der == nullptr) return {};
+    OcspResponse resp(d2i_OCSP_RESPONSE(nullptr, &der, len));
+    if (!resp || OCSP_response_status(resp.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) return {};
+    OcspBasic basic(OCSP_response_get1_basic(resp.get()));
+    STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl);
+    if (!basic || verified == nullptr || sk_X509_num(verified) < 2) return {};
+    // A staple that does not verify says nothing either way: it is ignored, as browsers do.
+    SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
+    if (OCSP_basic_verify(basic.get(), verified, SSL_CTX_get_cert_store(ctx), 0) != 1) {
+        ERR_clear_error();
+        return {};
+    }
+    OcspCertId id(OCSP_cert_to_id(nullptr, sk_X509_value(verified, 0), sk_X509_value(verified, 1)));
+    int status = -1, reason = -1;
+    ASN1_GENERALIZEDTIME *revoked_at = nullptr, *this_update = nullptr, *next_update = nullptr;
+    if (id && OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &revoked_at, &this_update, &next_update) == 1 &&
+        status == V_OCSP_CERTSTATUS_REVOKED)
+        return {Reason::revoked, "stapled OCSP response: revoked"};
+    ERR_clear_error();
+    return {};
+}
+
+}  // namespace
+
+Reason reason_for_verify_error(long e) {
+    switch (e) {
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+        case X509_V_ERR_CRL_HAS_EXPIRED: return Reason::expired;
+        case X509_V_ERR_CERT_NOT_YET_VALID: return Reason::not_yet_valid;
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: return Reason::self_signed;
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        case X509_V_ERR_CERT_UNTRUSTED: return Reason::unknown_issuer;
+        case X509_V_ERR_HOSTNAME_MISMATCH:
+        case X509_V_ERR_IP_ADDRESS_MISMATCH: return Reason::hostname_mismatch;
+        case X509_V_ERR_CA_MD_TOO_WEAK: return Reason::weak_signature;
+        case X509_V_ERR_EE_KEY_TOO_SMALL:
+        case X509_V_ERR_CA_KEY_TOO_SMALL: return Reason::weak_key;
+        case X509_V_ERR_CERT_REVOKED: return Reason::revoked;
+        default: return Reason::bad_certificate;
+    }
+}
+
+UpstreamVerifier::UpstreamVerifier(const UpstreamSection& config) : ctx_(SSL_CTX_new(TLS_client_method())) {
+    if (!ctx_) throw ossl::Error("creating the upstream TLS context");
+    SSL_CTX* c = ctx_.get();
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_security_level(c, kSecurityLevel);
+    SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    // Never talk to servers without RFC 5746 secure renegotiation, never renegotiate unsafely.
+    SSL_CTX_clear_options(c, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+    if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) throw ossl::Error("setting the upstream cipher list");
+    if (config.system_trust && SSL_CTX_set_default_verify_paths(c) != 1)
+        throw ossl::Error("loading the system trust store");
+    if (!config.extra_ca.empty() && SSL_CTX_load_verify_locations(c, config.extra_ca.c_str(), nullptr) != 1)
+        throw ossl::Error("loading upstream.extra_ca " + config.extra_ca.string());
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, verify_callback);
+    SSL_CTX_set_verify_depth(c, kMaxChainDepth);
+    SSL_CTX_set_read_ahead(c, 1);
+    ERR_clear_error();
+}
+
+ossl::Ssl UpstreamVerifier::new_session(const std::string& name, const std::vector<std::uint8_t>& alpn_wire) const {
+    ossl::Ssl ssl(SSL_new(ctx_.get()));
+    if (!ssl) throw ossl::Error("creating an upstream TLS session");
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    if (is_ip_literal(name)) {
+        if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) throw ossl::Error("setting the IP to verify");
+    } else {
+        // No partial wildcards (f*.example.com), as browsers.
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) != 1)
+            throw ossl::Error("setting the host name to verify");
+        if (SSL_set_tlsext_host_name(ssl.get(), name.c_str()) != 1) throw ossl::Error("setting SNI");
+    }
+    if (!alpn_wire.empty() &&
+        SSL_set_alpn_protos(ssl.get(), alpn_wire.data(), static_cast<unsigned>(alpn_wire.size())) != 0)
+        throw ossl::Error("setting ALPN");
+    SSL_set_tlsext_status_type(ssl.get(), TLSEXT_STATUSTYPE_ocsp);
+    SSL_set_connect_state(ssl.get());
+    return ssl;
+}
+
+Verdict UpstreamVerifier::classify_failure(SSL* ssl, const tls::TlsFailure& failure) const {
+    const long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+        return {reason_for_verify_error(verify), X509_verify_cert_error_string(verify)};
+    }
+    if (failure.text == "timed out") return {Reason::timeout, "TLS handshake timed out"};
+    switch (ERR_GET_REASON(failure.error_code)) {
+        case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        case SSL_R_UNSUPPORTED_PROTOCOL:
+        case SSL_R_NO_PROTOCOLS_AVAILABLE:
+        case SSL_R_WRONG_SSL_VERSION:
+        case SSL_R_VERSION_TOO_LOW:
+            return {Reason::protocol_version, failure.text};
+        case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+        case SSL_R_NO_SHARED_CIPHER:
+        case SSL_R_WRONG_CIPHER_RETURNED:
+        case SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY:
+            return {Reason::insecure_cipher, failure.text};
+        case SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED:
+            return {Reason::insecure_renegotiation, failure.text};
+        default:
+            return {Reason::handshake_failed, failure.text};
+    }
+}
+
+Verdict UpstreamVerifier::check_established(SSL* ssl) const {
+    const int version = SSL_version(ssl);
+    if (version < TLS1_2_VERSION) return {Reason::protocol_version, SSL_get_version(ssl)};
+    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+    if (cipher == nullptr || SSL_CIPHER_is_aead(cipher) != 1 ||
+        (version == TLS1_2_VERSION && SSL_CIPHER_get_kx_nid(cipher) != NID_kx_ecdhe))
+        return {Reason::insecure_cipher, cipher ? SSL_CIPHER_get_name(cipher) : "no cipher"};
+    if (version == TLS1_2_VERSION && SSL_get_secure_renegotiation_support(ssl) != 1)
+        return {Reason::insecure_renegotiation, "server lacks RFC 5746 secure renegotiation"};
+    if (SSL_get_current_compression(ssl) != nullptr) return {Reason::handshake_failed, "TLS compression negotiated"};
+    return check_ocsp_staple(ssl);
+}
+
+}  // namespace proxy
