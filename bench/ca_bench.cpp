@@ -80,11 +80,7 @@ Options parse(int argc, char** argv) {
 
 std::string public_key_b64() {
     ossl::PKey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-    int len = i2d_PUBKEY(key.get(), nullptr);
-    ossl::Bytes der(static_cast<std::size_t>(len));
-    unsigned char* p = der.data();
-    i2d_PUBKEY(key.get(), &p);
-    return ossl::to_base64(der);
+    return ossl::to_base64(ossl::public_key_der(*key));
 }
 
 ossl::Bytes public_key_der() { return *ossl::from_base64(public_key_b64()); }

@@ -13,6 +13,9 @@
 
 #include <openssl/ssl.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <stdexcept>
 
 namespace ca {
@@ -24,6 +27,7 @@ constexpr std::size_t kDefaultAuditTail = 50;
 constexpr std::chrono::seconds kUnavailableRetryAfter{5};
 constexpr const char* kAdminUnit = "admins";
 constexpr std::size_t kMaxAdminBody = 4096;
+constexpr int kListenBacklog = 1024;
 
 std::string organizational_unit(const X509& cert) {
     const X509_NAME* name = X509_get_subject_name(&cert);
@@ -301,11 +305,35 @@ ApiServer::ApiServer(const ServiceConfig& config, ApiDependencies deps)
 
 ApiServer::~ApiServer() = default;
 
+namespace {
+
+// Debian's cpp-httplib is a compiled library with a listen backlog of 5, so a burst of node
+// connections would see SYNs dropped and one-second retransmits. listen() on a listening
+// socket only resizes its queue: find ours (the listening socket on our port) and do that.
+void widen_listen_backlog(std::uint16_t port) {
+    constexpr int kMaxFd = 1024;
+    for (int fd = 0; fd < kMaxFd; ++fd) {
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening == 0) continue;
+        sockaddr_storage addr{};
+        socklen_t alen = sizeof addr;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+        std::uint16_t bound = 0;
+        if (addr.ss_family == AF_INET) bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+        if (addr.ss_family == AF_INET6) bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+        if (bound == port) ::listen(fd, kListenBacklog);
+    }
+}
+
+}  // namespace
+
 void ApiServer::run() {
     const auto& l = impl_->config.listen;
     if (!impl_->server.bind_to_port(l.host, l.port))
         throw std::runtime_error("cannot listen on " + l.host + ":" + std::to_string(l.port) +
                                  " (in use, or not an address of this host)");
+    widen_listen_backlog(l.port);
     impl_->server.listen_after_bind();
 }
 

@@ -1,4 +1,5 @@
 #include "audit/checkpoint.hpp"
+#include "ossl/pem.hpp"
 
 #include "ossl/encoding.hpp"
 #include "ossl/error.hpp"
@@ -48,12 +49,7 @@ CheckpointVerifier::CheckpointVerifier(const X509& cert) {
             "is this the audit certificate made by hsm-setup?");
     }
 
-    const int len = i2d_PUBKEY(key, nullptr);
-    if (len <= 0) throw ossl::Error("encoding the audit certificate's public key");
-    ossl::Bytes spki(static_cast<std::size_t>(len));
-    unsigned char* p = spki.data();
-    i2d_PUBKEY(key, &p);
-    spki_sha256_ = ossl::to_hex(ossl::sha256(spki));
+    spki_sha256_ = ossl::to_hex(ossl::sha256(ossl::public_key_der(*key)));
 }
 
 bool CheckpointVerifier::verify(const std::string& statement, std::span<const std::uint8_t> signature) const {

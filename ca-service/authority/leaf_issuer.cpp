@@ -55,10 +55,8 @@ Bytes random_serial() {
 LeafIssuer::LeafIssuer(pkcs11::Signer& signer, const X509& issuing) : signer_(signer) {
     X509* cert = const_cast<X509*>(&issuing);
     ossl::PKey cert_key(X509_get_pubkey(cert));
-    int spki_len = cert_key ? i2d_PUBKEY(cert_key.get(), nullptr) : -1;
-    Bytes cert_spki(static_cast<std::size_t>(std::max(spki_len, 0)));
-    unsigned char* p = cert_spki.data();
-    if (spki_len <= 0 || i2d_PUBKEY(cert_key.get(), &p) != spki_len) throw ossl::Error("encoding the issuing CA key");
+    if (!cert_key) throw ossl::Error("reading the issuing CA certificate's key");
+    const Bytes cert_spki = ossl::public_key_der(*cert_key);
     auto signer_spki = signer.public_key_info();
     if (!std::equal(cert_spki.begin(), cert_spki.end(), signer_spki.begin(), signer_spki.end()))
         throw std::runtime_error("the issuing certificate's public key is not the HSM issuing key's: "

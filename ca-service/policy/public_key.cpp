@@ -1,4 +1,5 @@
 #include "policy/public_key.hpp"
+#include "ossl/pem.hpp"
 
 #include "ossl/error.hpp"
 #include "ossl/handles.hpp"
@@ -116,13 +117,7 @@ std::variant<AcceptedKey, Error> check_public_key(std::span<const std::uint8_t> 
     }
     if (auto* error = std::get_if<Error>(&description)) return std::move(*error);
 
-    const int length = i2d_PUBKEY(key.get(), nullptr);
-    if (length <= 0) throw ossl::Error("measuring an accepted public key's DER encoding");
-    AcceptedKey result{ossl::Bytes(static_cast<std::size_t>(length)),
-                       std::get<std::string>(std::move(description))};
-    unsigned char* out = result.spki_der.data();
-    if (i2d_PUBKEY(key.get(), &out) != length) throw ossl::Error("re-encoding an accepted public key");
-    return result;
+    return AcceptedKey{ossl::public_key_der(*key), std::get<std::string>(std::move(description))};
 }
 
 std::variant<AcceptedKey, protocol::Error> AcceptedKeyCache::check(std::span<const std::uint8_t> der,

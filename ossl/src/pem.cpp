@@ -72,6 +72,15 @@ Bytes to_der(const X509& cert) {
     return out;
 }
 
+Bytes public_key_der(const EVP_PKEY& key) {
+    int len = i2d_PUBKEY(const_cast<EVP_PKEY*>(&key), nullptr);
+    if (len <= 0) throw Error("encoding a public key");
+    Bytes out(static_cast<std::size_t>(len));
+    unsigned char* p = out.data();
+    if (i2d_PUBKEY(const_cast<EVP_PKEY*>(&key), &p) != len) throw Error("encoding a public key");
+    return out;
+}
+
 std::string fingerprint_sha256(const X509& cert) {
     return to_hex(sha256(to_der(cert)));
 }

@@ -4,6 +4,7 @@
 #include "pkcs11/module.hpp"
 
 #include <openssl/provider.h>
+#include <openssl/ui.h>
 
 #include <cctype>
 #include <stdexcept>
@@ -96,12 +97,21 @@ struct Loaded {
     ossl::X509Ptr cert;
 };
 
+// A UI that answers no prompt: the PIN comes from configuration, and a daemon must never
+// fall back to asking on a terminal (OpenSSL's default UI reads /dev/tty).
+int refuse_prompt(UI*, UI_STRING*) { return 0; }
+
+using UiMethod = ossl::Owned<UI_METHOD, UI_destroy_method>;
+
 Loaded load(OSSL_LIB_CTX* libctx, const Uri& uri, const char* type) {
     Uri want = uri;
     want.type = type;
     const std::string text = want.to_string();
-    ossl::Store store(OSSL_STORE_open_ex(text.c_str(), libctx, "provider=pkcs11", nullptr, nullptr, nullptr,
-                                         nullptr, nullptr));
+    UiMethod no_prompts(UI_create_method("splitca: no interactive prompts"));
+    if (!no_prompts || UI_method_set_reader(no_prompts.get(), refuse_prompt) != 0)
+        throw ossl::Error("creating a non-interactive UI method");
+    ossl::Store store(OSSL_STORE_open_ex(text.c_str(), libctx, "provider=pkcs11", no_prompts.get(), nullptr,
+                                         nullptr, nullptr, nullptr));
     if (!store) throw ossl::Error("opening " + text);
     OSSL_STORE_expect(store.get(), store_type_for(type));
     Loaded out;

@@ -1,6 +1,7 @@
 #include "pkcs11/signer.hpp"
 
 #include "ossl/error.hpp"
+#include "ossl/pem.hpp"
 #include "pkcs11/module.hpp"
 
 #include <openssl/core_names.h>
@@ -74,14 +75,6 @@ Profile profile_for(EVP_PKEY* key, const std::string& uri) {
     throw std::runtime_error("key " + uri + " is neither EC nor RSA");
 }
 
-Bytes encode_public_key(EVP_PKEY* key, const std::string& uri) {
-    int len = i2d_PUBKEY(key, nullptr);
-    if (len <= 0) throw ossl::Error("encoding the public key of " + uri);
-    Bytes out(static_cast<std::size_t>(len));
-    unsigned char* p = out.data();
-    i2d_PUBKEY(key, &p);
-    return out;
-}
 
 }  // namespace
 
@@ -95,7 +88,7 @@ public:
         profile_ = profile_for(key_.get(), uri_);
         md_.reset(EVP_MD_fetch(context_.libctx(), profile_.digest, "provider=default"));
         if (!md_) throw ossl::Error(std::string("fetching ") + profile_.digest);
-        spki_ = encode_public_key(key_.get(), uri_);
+        spki_ = ossl::public_key_der(*key_);
     }
 
     ~Generation() {

@@ -114,10 +114,7 @@ TEST_CASE("no CA private key exists as a file under the setup directory", "[pkcs
         ossl::Bio bio(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())));
         ossl::PKey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
         REQUIRE(key);
-        int len = i2d_PUBKEY(key.get(), nullptr);
-        pkcs11::Bytes spki(static_cast<std::size_t>(len));
-        unsigned char* p = spki.data();
-        i2d_PUBKEY(key.get(), &p);
+        const pkcs11::Bytes spki = ossl::public_key_der(*key);
         INFO(entry.path());
         for (const auto& ca_key : ca_keys) CHECK(spki != ca_key);
         // service-PKI keys on disk are owner-only

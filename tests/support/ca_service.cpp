@@ -2,6 +2,7 @@
 
 #include "ossl/encoding.hpp"
 #include "ossl/handles.hpp"
+#include "ossl/pem.hpp"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,11 +29,7 @@ std::uint16_t free_port() {
 
 std::string new_public_key_b64() {
     ossl::PKey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-    int len = i2d_PUBKEY(key.get(), nullptr);
-    ossl::Bytes der(static_cast<std::size_t>(len));
-    unsigned char* p = der.data();
-    i2d_PUBKEY(key.get(), &p);
-    return ossl::to_base64(der);
+    return ossl::to_base64(ossl::public_key_der(*key));
 }
 
 std::string leaf_request_json(const std::vector<std::string>& names, const std::string& key, int lifetime) {

@@ -37,11 +37,7 @@ ossl::X509Ptr self_signed(EVP_PKEY* key) {
 SoftwareSigner::SoftwareSigner() {
     key_.reset(EVP_EC_gen("P-256"));
     if (!key_) throw ossl::Error("generating a P-256 test key");
-    const int len = i2d_PUBKEY(key_.get(), nullptr);
-    if (len <= 0) throw ossl::Error("encoding the test public key");
-    spki_.resize(static_cast<std::size_t>(len));
-    unsigned char* p = spki_.data();
-    i2d_PUBKEY(key_.get(), &p);
+    spki_ = ossl::public_key_der(*key_);
     certificate_ = self_signed(key_.get());
 }
 

@@ -2,6 +2,7 @@
 // (policy_public_key_tests.cpp, policy_issuance_tests.cpp).
 
 #include "ossl/encoding.hpp"
+#include "ossl/pem.hpp"
 #include "ossl/error.hpp"
 #include "ossl/handles.hpp"
 
@@ -18,14 +19,7 @@ namespace {
 using ParamBld = ossl::Owned<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
 using Params = ossl::Owned<OSSL_PARAM, OSSL_PARAM_free>;
 
-ossl::Bytes spki(const ossl::PKey& key) {
-    const int length = i2d_PUBKEY(key.get(), nullptr);
-    if (length <= 0) throw ossl::Error("i2d_PUBKEY");
-    ossl::Bytes der(static_cast<std::size_t>(length));
-    unsigned char* out = der.data();
-    i2d_PUBKEY(key.get(), &out);
-    return der;
-}
+ossl::Bytes spki(const ossl::PKey& key) { return ossl::public_key_der(*key); }
 
 }  // namespace
 

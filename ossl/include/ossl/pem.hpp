@@ -1,5 +1,5 @@
 #pragma once
-// Reading and writing certificates as PEM/DER.
+// Reading and writing certificates (and public keys) as PEM/DER.
 
 #include "ossl/encoding.hpp"
 #include "ossl/handles.hpp"
@@ -19,6 +19,9 @@ X509Ptr certificate_from_pem(std::string_view pem);
 std::string to_pem(const X509& cert);
 std::string der_to_pem(std::span<const std::uint8_t> der, std::string_view label);
 Bytes to_der(const X509& cert);
+
+// DER SubjectPublicKeyInfo of a key (the public half only). Throws ossl::Error.
+Bytes public_key_der(const EVP_PKEY& key);
 
 // SHA-256 over the DER encoding, lower-case hex.
 std::string fingerprint_sha256(const X509& cert);
