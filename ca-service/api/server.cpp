@@ -29,14 +29,6 @@ constexpr const char* kAdminUnit = "admins";
 constexpr std::size_t kMaxAdminBody = 4096;
 constexpr int kListenBacklog = 1024;
 
-std::string organizational_unit(const X509& cert) {
-    const X509_NAME* name = X509_get_subject_name(&cert);
-    int idx = X509_NAME_get_index_by_NID(name, NID_organizationalUnitName, -1);
-    if (idx < 0) return {};
-    const ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                       static_cast<std::size_t>(ASN1_STRING_length(s)));
-}
 
 std::optional<NodeIdentity> identity_of(const httplib::Request& req) {
     if (req.ssl == nullptr) return std::nullopt;
@@ -45,7 +37,7 @@ std::optional<NodeIdentity> identity_of(const httplib::Request& req) {
     NodeIdentity id;
     id.name = ossl::common_name(*cert);
     id.fingerprint = ossl::fingerprint_sha256(*cert);
-    id.admin = organizational_unit(*cert) == kAdminUnit;
+    id.admin = ossl::subject_field(*cert, NID_organizationalUnitName) == kAdminUnit;
     if (id.name.empty()) return std::nullopt;
     return id;
 }

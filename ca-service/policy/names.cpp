@@ -14,25 +14,9 @@ namespace {
 using protocol::Error;
 using protocol::ErrorCode;
 
-// Names quoted in messages are bounded and escaped: they come from the client.
-constexpr std::size_t kMaxQuotedBytes = 80;
 constexpr std::string_view kWildcardLabel = "*";
 
-std::string quoted(std::string_view text) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out = "\"";
-    for (unsigned char c : text.substr(0, kMaxQuotedBytes)) {
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out += "\\x";
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0x0f]);
-        }
-    }
-    if (text.size() > kMaxQuotedBytes) out += "...";
-    return out + "\"";
-}
+std::string quoted(std::string_view text) { return "\"" + protocol::printable(text) + "\""; }
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';

@@ -85,9 +85,11 @@ std::string fingerprint_sha256(const X509& cert) {
     return to_hex(sha256(to_der(cert)));
 }
 
-std::string common_name(const X509& cert) {
+std::string common_name(const X509& cert) { return subject_field(cert, NID_commonName); }
+
+std::string subject_field(const X509& cert, int nid) {
     const X509_NAME* name = X509_get_subject_name(&cert);
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
     if (idx < 0) return {};
     const ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
     return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),

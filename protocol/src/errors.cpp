@@ -154,4 +154,21 @@ std::optional<Error> decode_error(std::string_view body) {
     }
 }
 
+std::string printable(std::string_view text) {
+    constexpr std::size_t kMaxQuotedBytes = 80;
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : text.substr(0, kMaxQuotedBytes)) {
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out += "\\x";
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0x0f]);
+        }
+    }
+    if (text.size() > kMaxQuotedBytes) out += "...";
+    return out;
+}
+
 }  // namespace protocol

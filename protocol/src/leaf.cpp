@@ -60,7 +60,7 @@ std::optional<Error> check_fields(const json& doc, const std::array<std::string_
                                   std::string_view message_name) {
     for (const auto& [key, value] : doc.items()) {
         if (std::find(defined.begin(), defined.end(), key) == defined.end())
-            return Error{ErrorCode::unknown_field, "unknown field \"" + detail::printable(key) + "\" in " +
+            return Error{ErrorCode::unknown_field, "unknown field \"" + printable(key) + "\" in " +
                                                        std::string(message_name) +
                                                        "; protocol v1 defines only " + field_list(defined)};
     }
@@ -100,7 +100,7 @@ std::optional<Error> read_names(const json& value, std::vector<std::string>& out
                                                       " bytes long; a DNS name has at most " +
                                                       std::to_string(kMaxNameLength)};
         if (auto at = first_control_byte(name))
-            return Error{ErrorCode::invalid_name, where + " (\"" + detail::printable(name) +
+            return Error{ErrorCode::invalid_name, where + " (\"" + printable(name) +
                                                       "\") contains a control character at byte " +
                                                       std::to_string(*at)};
         out.push_back(name);
@@ -190,7 +190,7 @@ std::optional<Error> read_time(const json& value, std::string_view name, std::st
     const auto& text = value.get_ref<const std::string&>();
     if (!parse_rfc3339(text))
         return Error{ErrorCode::invalid_field,
-                     where + " (\"" + detail::printable(text) +
+                     where + " (\"" + printable(text) +
                          "\") is not an RFC 3339 UTC time like 2024-05-01T12:00:00Z"};
     out = text;
     return std::nullopt;

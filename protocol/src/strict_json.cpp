@@ -131,21 +131,6 @@ Decoded<json> parse_object(std::string_view body, std::size_t max_bytes) {
     return doc;
 }
 
-std::string printable(std::string_view text) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : text.substr(0, kMaxQuotedBytes)) {
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out += "\\x";
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0x0f]);
-        }
-    }
-    if (text.size() > kMaxQuotedBytes) out += "...";
-    return out;
-}
 
 std::string_view type_name(const json& value) {
     switch (value.type()) {

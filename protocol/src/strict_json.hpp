@@ -19,7 +19,6 @@ Decoded<nlohmann::json> parse_object(std::string_view body, std::size_t max_byte
 
 // Client-supplied text made safe to quote in a message: control and non-ASCII bytes
 // escaped as \xNN, cut after a bounded length.
-std::string printable(std::string_view text);
 
 // Human name of a JSON value's type for "expected X, got Y" messages.
 std::string_view type_name(const nlohmann::json& value);

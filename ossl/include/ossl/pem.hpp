@@ -26,6 +26,8 @@ Bytes public_key_der(const EVP_PKEY& key);
 // SHA-256 over the DER encoding, lower-case hex.
 std::string fingerprint_sha256(const X509& cert);
 
+// The first subject attribute with this NID (e.g. NID_organizationalUnitName), or "".
+std::string subject_field(const X509& cert, int nid);
 // Subject common name, or "" if there is none.
 std::string common_name(const X509& cert);
 

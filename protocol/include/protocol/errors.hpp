@@ -53,6 +53,10 @@ struct Error {
 template <class T>
 using Decoded = std::variant<T, Error>;
 
+// Client-supplied text as it may appear in an error message: bounded (80 bytes, then
+// "..."), with control bytes, quotes and backslashes shown as \xNN.
+std::string printable(std::string_view untrusted);
+
 // {"error": {"code": "...", "message": "..."}}
 std::string encode_error(const Error& error);
 // nullopt when the body is not exactly that shape or the code is unknown to this version;
