@@ -17,6 +17,9 @@ public:
         client_.set_ca_cert_path(c.server_ca.string());
         client_.enable_server_certificate_verification(true);
         client_.set_keep_alive(true);
+        // Headers and body go out in separate writes: without this, Nagle plus delayed ACK
+        // adds ~40 ms to every request.
+        client_.set_tcp_nodelay(true);
         client_.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(c.connect_timeout));
         client_.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(c.request_timeout));
         client_.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(c.request_timeout));

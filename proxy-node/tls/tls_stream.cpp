@@ -2,6 +2,8 @@
 
 #include "ossl/error.hpp"
 
+#include <openssl/err.h>
+
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -72,6 +74,14 @@ asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::uint8_t> buf, I
             co_return 0;
         }
     }
+}
+
+std::size_t TlsStream::read_buffered(std::span<std::uint8_t> buf) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    if (SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n) == 1) return n;
+    ERR_clear_error();
+    return 0;
 }
 
 asio::awaitable<IoStatus> TlsStream::write_all(std::span<const std::uint8_t> data) {

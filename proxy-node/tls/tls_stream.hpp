@@ -18,6 +18,8 @@ namespace proxy::tls {
 
 enum class IoStatus { ok, eof, error };
 
+inline constexpr std::size_t kMaxRecordPlaintext = 16 * 1024;  // RFC 8446 5.1
+
 // What went wrong in the last failed operation, for classification and logs.
 struct TlsFailure {
     int ssl_error = 0;            // SSL_get_error
@@ -41,6 +43,9 @@ public:
     asio::awaitable<void> close_notify();
 
     const TlsFailure& failure() const { return failure_; }
+    // Reads what can be had without waiting (data OpenSSL already holds or the socket has);
+    // 0 when nothing is ready or on any condition the next read_some() will report.
+    std::size_t read_buffered(std::span<std::uint8_t> buf);
 
 private:
     enum class Step { done, again, failed };

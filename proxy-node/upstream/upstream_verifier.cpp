@@ -1,7 +1,10 @@
 #include "upstream/upstream_verifier.hpp"
 
 #include "certs/names.hpp"
+#include "ossl/pem.hpp"
 #include "ossl/error.hpp"
+
+#include <openssl/err.h>
 
 #include <openssl/ocsp.h>
 
@@ -14,9 +17,29 @@ namespace {
 constexpr const char* kTls12Ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
 // Level 2: RSA/DSA/DH >= 2048 bits, ECC >= 224 bits, no SHA-1 signatures.
 constexpr int kSecurityLevel = 2;
+constexpr std::size_t kReadBufferBytes = 64 * 1024;
 constexpr int kMinRsaBits = 2048;
 constexpr int kMinEcBits = 224;
 constexpr int kMaxChainDepth = 10;
+// Resumption skips re-validating the certificate, so a ticket is not trusted for longer
+// than this even if the server offers a longer lifetime.
+constexpr std::chrono::minutes kMaxSessionAge{10};
+
+int ex_index_sessions() {
+    // Process-wide constant: the index under which the upstream context finds its session cache.
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* seen = static_cast<UpstreamObservations*>(SSL_get_app_data(ssl));
+    auto* cache = static_cast<UpstreamSessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index_sessions()));
+    // Only sessions of fully verified connections are kept (a failed handshake has none).
+    if (seen == nullptr || cache == nullptr || seen->session_key.empty() || SSL_get_verify_result(ssl) != X509_V_OK)
+        return 0;
+    cache->put(seen->session_key, session);
+    return 1;  // we keep the reference
+}
 
 using OcspResponse = ossl::Owned<OCSP_RESPONSE, OCSP_RESPONSE_free>;
 using OcspBasic = ossl::Owned<OCSP_BASICRESP, OCSP_BASICRESP_free>;
@@ -31,6 +54,10 @@ bool weak_digest(int md_nid) {
 // certificate but a self-signed trust anchor (whose signature nobody relies on), and weak
 // keys everywhere, whatever the library's defaults are.
 int verify_callback(int ok, X509_STORE_CTX* store) {
+    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* seen = ssl ? static_cast<UpstreamObservations*>(SSL_get_app_data(ssl)) : nullptr;
+    if (seen != nullptr && seen->leaf_sha256.empty())
+        if (X509* leaf = X509_STORE_CTX_get0_cert(store)) seen->leaf_sha256 = ossl::fingerprint_sha256(*leaf);
     if (!ok) return 0;
     X509* cert = X509_STORE_CTX_get_current_cert(store);
     const int depth = X509_STORE_CTX_get_error_depth(store);
@@ -82,6 +109,41 @@ Verdict check_ocsp_staple(SSL* ssl) {
 
 }  // namespace
 
+UpstreamSessionCache::~UpstreamSessionCache() {
+    for (auto& [k, e] : entries_) SSL_SESSION_free(e.session);
+}
+
+void UpstreamSessionCache::put(const std::string& key, SSL_SESSION* session) {
+    if (capacity_ == 0) {
+        SSL_SESSION_free(session);
+        return;
+    }
+    std::lock_guard lock(mu_);
+    while (entries_.size() >= capacity_ && !order_.empty()) {
+        auto it = entries_.find(order_.front());
+        if (it != entries_.end()) {
+            SSL_SESSION_free(it->second.session);
+            entries_.erase(it);
+        }
+        order_.pop_front();
+    }
+    entries_.emplace(key, Entry{session, std::chrono::steady_clock::now()});
+    order_.push_back(key);
+}
+
+SSL_SESSION* UpstreamSessionCache::take(const std::string& key) {
+    std::lock_guard lock(mu_);
+    for (;;) {
+        auto it = entries_.find(key);
+        if (it == entries_.end()) return nullptr;
+        Entry e = it->second;
+        entries_.erase(it);
+        if (std::chrono::steady_clock::now() - e.stored < kMaxSessionAge && SSL_SESSION_is_resumable(e.session) == 1)
+            return e.session;
+        SSL_SESSION_free(e.session);
+    }
+}
+
 Reason reason_for_verify_error(long e) {
     switch (e) {
         case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -103,9 +165,14 @@ Reason reason_for_verify_error(long e) {
     }
 }
 
-UpstreamVerifier::UpstreamVerifier(const UpstreamSection& config) : ctx_(SSL_CTX_new(TLS_client_method())) {
+UpstreamVerifier::UpstreamVerifier(const UpstreamSection& config)
+    : sessions_(std::make_unique<UpstreamSessionCache>(config.session_cache_entries)),
+      ctx_(SSL_CTX_new(TLS_client_method())) {
     if (!ctx_) throw ossl::Error("creating the upstream TLS context");
     SSL_CTX* c = ctx_.get();
+    SSL_CTX_set_ex_data(c, ex_index_sessions(), sessions_.get());
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(c, on_new_session);
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     SSL_CTX_set_security_level(c, kSecurityLevel);
     SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
@@ -119,12 +186,21 @@ UpstreamVerifier::UpstreamVerifier(const UpstreamSection& config) : ctx_(SSL_CTX
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, verify_callback);
     SSL_CTX_set_verify_depth(c, kMaxChainDepth);
     SSL_CTX_set_read_ahead(c, 1);
+    // Several records per recv() on bulk transfers.
+    SSL_CTX_set_default_read_buffer_len(c, kReadBufferBytes);
     ERR_clear_error();
 }
 
-ossl::Ssl UpstreamVerifier::new_session(const std::string& name, const std::vector<std::uint8_t>& alpn_wire) const {
+ossl::Ssl UpstreamVerifier::new_session(const std::string& name, const std::string& endpoint,
+                                        const std::vector<std::uint8_t>& alpn_wire, UpstreamObservations& seen) const {
     ossl::Ssl ssl(SSL_new(ctx_.get()));
     if (!ssl) throw ossl::Error("creating an upstream TLS session");
+    SSL_set_app_data(ssl.get(), &seen);
+    seen.session_key = name + '|' + endpoint + '|' + std::string(alpn_wire.begin(), alpn_wire.end());
+    if (SSL_SESSION* resumable = sessions_->take(seen.session_key)) {
+        SSL_set_session(ssl.get(), resumable);
+        SSL_SESSION_free(resumable);  // SSL_set_session took its own reference
+    }
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
     if (is_ip_literal(name)) {
         if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) throw ossl::Error("setting the IP to verify");

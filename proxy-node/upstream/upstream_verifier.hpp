@@ -10,19 +10,54 @@
 #include "tls/tls_stream.hpp"
 #include "upstream/reason.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace proxy {
+
+// What the verifier saw of the upstream, filled in during the handshake even when it fails
+// (a refused certificate's fingerprint belongs in the log).
+struct UpstreamObservations {
+    std::string leaf_sha256;
+    std::string session_key;  // where a ticket from this server is kept for resumption
+};
+
+// TLS sessions (tickets) from upstream servers, so that the next connection to the same
+// server name and address resumes instead of repeating the full handshake, as browsers do.
+// Each ticket is used once (RFC 8446 C.4) and kept at most kMaxSessionAge.
+class UpstreamSessionCache {
+public:
+    explicit UpstreamSessionCache(std::size_t capacity) : capacity_(capacity) {}
+    ~UpstreamSessionCache();
+    void put(const std::string& key, SSL_SESSION* session);  // takes a reference
+    SSL_SESSION* take(const std::string& key);               // caller owns the reference; null if none
+
+private:
+    struct Entry {
+        SSL_SESSION* session;
+        std::chrono::steady_clock::time_point stored;
+    };
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::unordered_multimap<std::string, Entry> entries_;
+    std::deque<std::string> order_;  // insertion order, for bounding
+};
 
 class UpstreamVerifier {
 public:
     explicit UpstreamVerifier(const UpstreamSection& config);
 
     // A client-mode SSL that will verify `name` (a DNS name, sent as SNI, or an IP literal)
-    // and offer `alpn_wire` (may be empty).
-    ossl::Ssl new_session(const std::string& name, const std::vector<std::uint8_t>& alpn_wire) const;
+    // and offer `alpn_wire` (may be empty); `seen` must outlive the handshake.
+    // `endpoint` (address:port) keys session resumption together with the name and ALPN.
+    ossl::Ssl new_session(const std::string& name, const std::string& endpoint,
+                          const std::vector<std::uint8_t>& alpn_wire, UpstreamObservations& seen) const;
 
     // Why a handshake failed.
     Verdict classify_failure(SSL* ssl, const tls::TlsFailure& failure) const;
@@ -32,6 +67,7 @@ public:
     SSL_CTX* context() const { return ctx_.get(); }
 
 private:
+    std::unique_ptr<UpstreamSessionCache> sessions_;
     ossl::SslCtx ctx_;
 };
 

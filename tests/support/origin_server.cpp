@@ -34,7 +34,7 @@ constexpr std::size_t kChunk = 251 * 256;
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
                 void* arg) {
     const auto* want = static_cast<const std::string*>(arg);
-    for (unsigned i = 0; i + 1 + in[i] <= inlen; i += 1U + in[i]) {
+    for (unsigned i = 0; i < inlen && i + 1U + in[i] <= inlen; i += 1U + in[i]) {
         if (in[i] == want->size() && std::memcmp(in + i + 1, want->data(), want->size()) == 0) {
             *out = in + i + 1;
             *outlen = in[i];

@@ -3,7 +3,6 @@
 #include "support/process.hpp"
 
 #include <cstdlib>
-#include <regex>
 #include <stdexcept>
 
 namespace testing_support {
@@ -36,11 +35,12 @@ const TestCa& TestCa::shared() {
 }
 
 std::string TestCa::issuing_key_label() const {
-    std::string toml = read_file(dir / "ca-service/ca-service.toml");
-    std::smatch m;
-    if (!std::regex_search(toml, m, std::regex("issuing_key = \"pkcs11:token=[^;]+;object=([^\"]+)\"")))
-        throw std::runtime_error("no issuing_key in ca-service.toml");
-    return m[1];
+    const std::string toml = read_file(dir / "ca-service/ca-service.toml");
+    const std::string marker = "issuing_key = \"pkcs11:token=splitca-issuing;object=";
+    const auto start = toml.find(marker);
+    const auto end = start == std::string::npos ? start : toml.find('"', start + marker.size());
+    if (end == std::string::npos) throw std::runtime_error("no issuing_key in ca-service.toml");
+    return toml.substr(start + marker.size(), end - start - marker.size());
 }
 
 pkcs11::HsmConfig TestCa::issuing_token() const {

@@ -1,0 +1,368 @@
+// proxy-bench: how much of a direct connection's performance survives the proxy.
+//
+// One run, everything on this machine: a temporary SoftHSM CA (hsm-setup), the real
+// ca-service, the real proxy-node and a local HTTPS origin (tests/support/origin_server)
+// that serves a distinct certificate per name. The same client TLS stack (OpenSSL, the
+// same SSL_CTX settings, no session resumption, same request mix) measures each path
+// direct to the origin and through the proxy:
+//   cached   new TLS connections/s to one name (the proxy's certificate is cached)
+//   forging  new TLS connections/s over many distinct registrable domains, each with its
+//            own origin certificate, each visited once (every one needs a new leaf)
+//   bulk     single-stream download MB/s
+// plus p50/p99 latency of a sequential connection on the cached path. Last line:
+//   ratio cached=<x> forging=<y> bulk=<z>          (proxy divided by direct)
+
+#include "support/bench_ca.hpp"
+#include "support/origin_pki.hpp"
+#include "support/origin_server.hpp"
+
+#include "ossl/error.hpp"
+#include "ossl/pem.hpp"
+
+#include <openssl/err.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace testing_support;
+
+struct Options {
+    int clients = 16;                      // concurrent connections for the rate phases
+    std::chrono::milliseconds phase{4000};  // cached-path phase length
+    int forging_names = 1500;
+    std::uint64_t bulk_bytes = 1ULL << 30;
+    int latency_samples = 400;
+    std::filesystem::path ca_dir;  // existing hsm-setup directory; empty: temporary
+};
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--clients") o.clients = std::stoi(next());
+        else if (a == "--phase-ms") o.phase = std::chrono::milliseconds(std::stoi(next()));
+        else if (a == "--forging-names") o.forging_names = std::stoi(next());
+        else if (a == "--bulk-mb") o.bulk_bytes = std::stoull(next()) << 20;
+        else if (a == "--ca-dir") o.ca_dir = next();
+        else {
+            std::fprintf(stderr,
+                         "usage: proxy-bench [--clients N] [--phase-ms MS] [--forging-names N] [--bulk-mb MB] "
+                         "[--ca-dir DIR]\n");
+            std::exit(2);
+        }
+    }
+    return o;
+}
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+// A child process stopped with SIGTERM when this goes away.
+struct Process {
+    pid_t pid = -1;
+    Process(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+        pid = ::fork();
+        if (pid == 0) {
+            std::freopen(log.c_str(), "w", stdout);
+            std::freopen(log.c_str(), "a", stderr);
+            std::vector<char*> args;
+            for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+            args.push_back(nullptr);
+            ::execv(args[0], args.data());
+            ::_exit(127);
+        }
+    }
+    ~Process() {
+        ::kill(pid, SIGTERM);
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+    }
+    bool running() const {
+        int st = 0;
+        return ::waitpid(pid, &st, WNOHANG) == 0;
+    }
+};
+
+int tcp_connect(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// The client under test, identical for both paths apart from where it connects and which
+// root it trusts.
+struct Path {
+    const char* name;
+    SSL_CTX* ctx;
+    std::uint16_t proxy_port;  // 0: direct
+};
+
+ossl::SslCtx client_ctx(const std::filesystem::path& trust) {
+    ossl::SslCtx ctx(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    if (SSL_CTX_load_verify_locations(ctx.get(), trust.c_str(), nullptr) != 1) throw ossl::Error("loading " + trust.string());
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);  // every connection is new
+    return ctx;
+}
+
+// One connection: [CONNECT,] TLS handshake with verification, one GET, response read to
+// its end. Returns the body bytes received, or -1 on any failure.
+long long fetch(const Path& p, std::uint16_t origin_port, const std::string& host, const std::string& path,
+                std::vector<char>& buf) {
+    int fd = tcp_connect(p.proxy_port != 0 ? p.proxy_port : origin_port);
+    if (fd < 0) return -1;
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    if (p.proxy_port != 0) {
+        const std::string req = "CONNECT " + host + ":" + std::to_string(origin_port) + " HTTP/1.1\r\nHost: " + host +
+                                ":" + std::to_string(origin_port) + "\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return -1;
+        std::string head;
+        char c;
+        while (head.size() < 4096 && head.find("\r\n\r\n") == std::string::npos) {
+            if (::recv(fd, &c, 1, 0) != 1) return -1;
+            head += c;
+        }
+        if (head.rfind("HTTP/1.1 200", 0) != 0) return -1;
+    }
+    ossl::Ssl ssl(SSL_new(p.ctx));
+    SSL_set_fd(ssl.get(), fd);
+    SSL_set_tlsext_host_name(ssl.get(), host.c_str());
+    SSL_set1_host(ssl.get(), host.c_str());
+    if (SSL_connect(ssl.get()) != 1) {
+        ERR_clear_error();
+        return -1;
+    }
+    const std::string get = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    if (SSL_write(ssl.get(), get.data(), static_cast<int>(get.size())) <= 0) return -1;
+    std::string head;
+    long long body = 0, expected = -1;
+    for (;;) {
+        int n = SSL_read(ssl.get(), buf.data(), static_cast<int>(buf.size()));
+        if (n <= 0) break;
+        if (expected < 0) {
+            head.append(buf.data(), static_cast<std::size_t>(n));
+            auto end = head.find("\r\n\r\n");
+            if (end == std::string::npos) continue;
+            if (head.rfind("HTTP/1.1 200", 0) != 0) return -1;
+            auto cl = head.find("Content-Length: ");
+            if (cl == std::string::npos) return -1;
+            expected = std::stoll(head.substr(cl + 16));
+            body = static_cast<long long>(head.size() - end - 4);
+        } else {
+            body += n;
+        }
+        if (expected >= 0 && body >= expected) break;
+    }
+    ERR_clear_error();
+    SSL_shutdown(ssl.get());
+    return expected >= 0 && body == expected ? body : -1;
+}
+
+struct RateResult {
+    double per_second = 0;
+    long long failures = 0;
+};
+
+// `clients` threads fetch names[next++] until `until` says stop; rate of completed fetches.
+RateResult run_rate(const Path& p, std::uint16_t origin_port, int clients, const std::function<std::string(long long)>& name_for,
+                    long long count_limit, std::chrono::milliseconds duration) {
+    std::atomic<long long> next{0}, done{0}, failed{0};
+    const auto start = Clock::now();
+    const auto stop = start + duration;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t)
+        threads.emplace_back([&] {
+            std::vector<char> buf(16384);
+            for (;;) {
+                long long i = next++;
+                if ((count_limit > 0 && i >= count_limit) || (count_limit == 0 && Clock::now() >= stop)) return;
+                if (fetch(p, origin_port, name_for(i), "/", buf) >= 0) ++done;
+                else ++failed;
+            }
+        });
+    for (auto& t : threads) t.join();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    return {static_cast<double>(done.load()) / secs, failed.load()};
+}
+
+std::vector<double> latencies(const Path& p, std::uint16_t origin_port, const std::string& host, int samples) {
+    std::vector<double> out;
+    std::vector<char> buf(16384);
+    for (int i = 0; i < samples; ++i) {
+        auto s = Clock::now();
+        if (fetch(p, origin_port, host, "/", buf) < 0) continue;
+        out.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+double pct(const std::vector<double>& v, double q) {
+    if (v.empty()) return 0;
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+}
+
+double bulk_mbps(const Path& p, std::uint16_t origin_port, const std::string& host, std::uint64_t bytes) {
+    std::vector<char> buf(256 * 1024);
+    auto s = Clock::now();
+    long long got = fetch(p, origin_port, host, "/bytes/" + std::to_string(bytes), buf);
+    if (got != static_cast<long long>(bytes)) throw std::runtime_error(std::string("bulk download failed on the ") + p.name + " path");
+    return static_cast<double>(bytes) / (1 << 20) / std::chrono::duration<double>(Clock::now() - s).count();
+}
+
+std::string forging_name(long long i) { return "www.bench" + std::to_string(i) + ".example"; }
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    const Options o = parse(argc, argv);
+    ::signal(SIGPIPE, SIG_IGN);
+    auto ca = bench::BenchCa::open_or_create(o.ca_dir);
+    const auto work = ca.dir / "proxy-bench";
+    std::filesystem::remove_all(work);
+    std::filesystem::create_directories(work);
+
+    // Origin: one certificate per name, all under a private origin root the proxy trusts.
+    std::printf("proxy-bench: generating %d origin certificates...\n", o.forging_names + 1);
+    std::fflush(stdout);
+    OriginPki pki;
+    pki.write_root(work / "origin-root.pem");
+    std::vector<OriginCert> certs;
+    certs.reserve(static_cast<std::size_t>(o.forging_names) + 1);
+    std::map<std::string, const OriginCert*> by_name;
+    certs.push_back(pki.issue(valid_for({"cached.bench.example"})));
+    by_name["cached.bench.example"] = &certs.back();
+    for (int i = 0; i < o.forging_names; ++i) {
+        certs.push_back(pki.issue(valid_for({forging_name(i)})));
+        by_name[forging_name(i)] = &certs.back();
+    }
+    OriginServer origin(certs.front(), by_name, OriginOptions{1, "", false});
+
+    // ca-service: a private copy of the CA's configuration on its own port, without the
+    // per-node rate limit (the benchmark measures the proxy, not the limiter).
+    const std::uint16_t ca_port = free_port();
+    std::stringstream ss;
+    ss << std::ifstream(ca.dir / "ca-service/ca-service.toml").rdbuf();
+    std::string toml = ss.str();
+    toml = std::regex_replace(toml, std::regex("address = \"[^\"]+\""), "address = \"127.0.0.1:" + std::to_string(ca_port) + "\"");
+    toml = std::regex_replace(toml, std::regex("directory = \"[^\"]+/audit\""), "directory = \"" + (work / "audit").string() + "\"");
+    toml = std::regex_replace(toml, std::regex("directory = \"[^\"]+/state\""), "directory = \"" + (work / "state").string() + "\"");
+    toml = std::regex_replace(toml, std::regex("per_node_per_second = [0-9.]+"), "per_node_per_second = 1000000");
+    toml = std::regex_replace(toml, std::regex("burst = [0-9.]+"), "burst = 1000000");
+    std::ofstream(work / "ca-service.toml") << toml;
+    Process ca_service({std::string(SPLITCA_BIN_DIR) + "/ca-service", "--config", (work / "ca-service.toml").string()},
+                       work / "ca-service.log");
+
+    // proxy-node: node-1's identity; every bench name resolves to the origin via [upstream.hosts].
+    const std::uint16_t proxy_port = free_port(), mgmt_port = free_port();
+    {
+        std::ofstream cfg(work / "proxy-node.toml");
+        cfg << "[node]\nname = \"node-1\"\n[listen]\nproxy = \"127.0.0.1:" << proxy_port
+            << "\"\nmanagement = \"127.0.0.1:" << mgmt_port << "\"\n[ca_service]\nurl = \"https://127.0.0.1:" << ca_port
+            << "\"\nserver_ca = \"" << (ca.dir / "pki/service-ca.pem").string() << "\"\ncertificate = \""
+            << (ca.dir / "nodes/node-1/node.pem").string() << "\"\nprivate_key = \""
+            << (ca.dir / "nodes/node-1/node.key").string() << "\"\nconnections = 16\n[upstream]\nextra_ca = \""
+            << (work / "origin-root.pem").string() << "\"\nsystem_trust = false\n[upstream.hosts]\n";
+        for (const auto& [name, cert] : by_name) cfg << '"' << name << "\" = \"127.0.0.1\"\n";
+        cfg << "[log]\nconnections = \"" << (work / "connections.jsonl").string() << "\"\n";
+    }
+    Process proxy({std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / "proxy-node.toml").string()},
+                  work / "proxy-node.log");
+    auto direct_ctx = client_ctx(work / "origin-root.pem");
+    auto proxy_ctx = client_ctx(ca.dir / "pki/root-ca.pem");
+    const Path direct{"direct", direct_ctx.get(), 0};
+    const Path via{"proxy", proxy_ctx.get(), proxy_port};
+
+    // Ready when a request through the proxy succeeds (this also caches the cached-path leaf).
+    std::vector<char> buf(16384);
+    for (auto deadline = Clock::now() + std::chrono::seconds(30);;) {
+        if (fetch(via, origin.port(), "cached.bench.example", "/", buf) >= 0) break;
+        if (!proxy.running() || !ca_service.running() || Clock::now() > deadline)
+            throw std::runtime_error("proxy-node or ca-service did not come up; see " + work.string());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::printf("proxy-bench: %d clients, cached phase %lld ms, %d forging names, bulk %llu MB, on %u CPUs\n",
+                o.clients, static_cast<long long>(o.phase.count()), o.forging_names,
+                static_cast<unsigned long long>(o.bulk_bytes >> 20), std::thread::hardware_concurrency());
+
+    auto one_name = [](long long) { return std::string("cached.bench.example"); };
+    // Warm-up of both paths (page cache, allocator, CPU frequency).
+    run_rate(direct, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+    run_rate(via, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+
+    const auto cached_direct = run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase);
+    const auto cached_proxy = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
+    std::printf("cached  direct %8.0f conn/s   proxy %8.0f conn/s   (failures %lld/%lld)\n", cached_direct.per_second,
+                cached_proxy.per_second, cached_direct.failures, cached_proxy.failures);
+
+    const auto lat_direct = latencies(direct, origin.port(), "cached.bench.example", o.latency_samples);
+    const auto lat_proxy = latencies(via, origin.port(), "cached.bench.example", o.latency_samples);
+    std::printf("latency (sequential, cached path)  direct p50 %.2f ms p99 %.2f ms   proxy p50 %.2f ms p99 %.2f ms   "
+                "added p99 %.2f ms\n",
+                pct(lat_direct, 0.5), pct(lat_direct, 0.99), pct(lat_proxy, 0.5), pct(lat_proxy, 0.99),
+                pct(lat_proxy, 0.99) - pct(lat_direct, 0.99));
+
+    const auto forging_direct = run_rate(direct, origin.port(), o.clients, forging_name, o.forging_names, {});
+    const auto forging_proxy = run_rate(via, origin.port(), o.clients, forging_name, o.forging_names, {});
+    std::printf("forging direct %8.0f conn/s   proxy %8.0f conn/s   (%d distinct names; failures %lld/%lld)\n",
+                forging_direct.per_second, forging_proxy.per_second, o.forging_names, forging_direct.failures,
+                forging_proxy.failures);
+
+    double bulk_direct = 0, bulk_proxy = 0;
+    for (int round = 0; round < 2; ++round) {  // best of two, alternating
+        bulk_direct = std::max(bulk_direct, bulk_mbps(direct, origin.port(), "cached.bench.example", o.bulk_bytes));
+        bulk_proxy = std::max(bulk_proxy, bulk_mbps(via, origin.port(), "cached.bench.example", o.bulk_bytes));
+    }
+    std::printf("bulk    direct %8.0f MB/s     proxy %8.0f MB/s     (single stream, %llu MB, best of 2)\n", bulk_direct,
+                bulk_proxy, static_cast<unsigned long long>(o.bulk_bytes >> 20));
+    std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f\n", cached_proxy.per_second / cached_direct.per_second,
+                forging_proxy.per_second / forging_direct.per_second, bulk_proxy / bulk_direct);
+    return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "proxy-bench: %s\n", e.what());
+    return 1;
+}

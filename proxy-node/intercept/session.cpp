@@ -1,0 +1,500 @@
+#include "intercept/session.hpp"
+
+#include "certs/names.hpp"
+#include "http/error_page.hpp"
+#include "http/request_head.hpp"
+#include "intercept/watchdog.hpp"
+#include "ossl/pem.hpp"
+#include "tls/client_hello.hpp"
+#include "tls/server_context.hpp"
+#include "tls/tls_stream.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+namespace proxy {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+// A ClientHello larger than this is refused (real ones are well under 2 KiB; post-quantum
+// key shares bring them to about 2-3 KiB).
+constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;
+// Names from the upstream certificate considered for the leaf request, before filtering.
+constexpr std::size_t kMaxUpstreamSans = 64;
+constexpr std::string_view kHttp11 = "http/1.1";
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    const auto a = ep.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+TlsSummary summarize(SSL* ssl) {
+    TlsSummary t;
+    t.version = SSL_get_version(ssl);
+    t.cipher = SSL_get_cipher_name(ssl);
+    const unsigned char* alpn = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &len);
+    if (alpn != nullptr) t.alpn.assign(reinterpret_cast<const char*>(alpn), len);
+    return t;
+}
+
+std::vector<std::string> dns_names(X509* cert) {
+    std::vector<std::string> out;
+    ossl::GeneralNames sans(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()) && out.size() < kMaxUpstreamSans; ++i) {
+        const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
+        if (gn->type != GEN_DNS) continue;
+        out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.dNSName)),
+                         static_cast<std::size_t>(ASN1_STRING_length(gn->d.dNSName)));
+    }
+    return out;
+}
+
+// Only names in the requested host's parent domain are worth a place on the leaf: they are
+// the ones later connections from the same site will ask for.
+std::vector<std::string> related_names(const std::string& host, const std::vector<std::string>& sans) {
+    auto dot = host.find('.');
+    if (dot == std::string::npos) return {};
+    const std::string parent = host.substr(dot);  // ".example.com"
+    std::vector<std::string> out;
+    for (const auto& raw : sans) {
+        std::string n = normalise_name(raw);
+        if (n == host) continue;
+        const std::string_view base = n.rfind("*.", 0) == 0 ? std::string_view(n).substr(1) : std::string_view(n);
+        // Same parent domain, or a name directly above/below it.
+        if (base.size() >= parent.size() && base.substr(base.size() - parent.size()) == parent) out.push_back(n);
+        else if ("." + std::string(base) == parent) out.push_back(n);
+    }
+    return out;
+}
+
+bool is_relay_failure(Reason r) {
+    return r == Reason::connect_failed || r == Reason::dns_failed || r == Reason::timeout;
+}
+
+class Session {
+public:
+    Session(ProxyContext& ctx, tcp::socket client)
+        : ctx_(ctx),
+          limits_(ctx.config.limits),
+          client_(std::move(client)),
+          upstream_(client_.get_executor()),
+          watchdog_(std::make_shared<Watchdog>(client_.get_executor())) {
+        watchdog_->watch(&client_);
+        watchdog_->watch(&upstream_);
+    }
+    ~Session() { watchdog_->stop(); }
+
+    awaitable<void> run() {
+        asio::error_code ec;
+        auto remote = client_.remote_endpoint(ec);
+        if (!ec) rec_.client = endpoint_text(remote);
+        client_.set_option(tcp::no_delay(true), ec);
+        try {
+            co_await handle();
+        } catch (const std::exception& e) {
+            finish(decision::kFailed, Reason::handshake_failed, std::string("internal error: ") + e.what());
+        }
+        if (!finished_) finish(decision::kFailed, Reason::handshake_failed, "connection ended unexpectedly");
+        watchdog_->stop();
+    }
+
+private:
+    awaitable<void> handle() {
+        watchdog_->phase(limits_.request_timeout);
+        std::string head_text;
+        auto status = co_await http::read_request_head(client_, limits_.request_head_bytes, head_text);
+        if (status == http::HeadStatus::closed) {
+            finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::malformed_request,
+                   watchdog_->expired() ? "no complete request head in time" : "client closed before a request head");
+            co_return;
+        }
+        if (status == http::HeadStatus::too_large) {
+            co_await refuse_plain(Reason::request_too_large, "",
+                                  "request head over " + std::to_string(limits_.request_head_bytes) + " bytes");
+            co_return;
+        }
+        auto head = http::parse_request_head(head_text);
+        if (!head) {
+            co_await refuse_plain(Reason::malformed_request, "", "the request line or a header is malformed");
+            co_return;
+        }
+        if (head->method == "CONNECT") co_await tunnel(*head);
+        else if (head->target.rfind("http://", 0) == 0) co_await forward_http(*head);
+        else if (head->target.rfind("https://", 0) == 0)
+            co_await refuse_plain(Reason::method_not_allowed, "", "use CONNECT for https:// URLs");
+        else co_await refuse_plain(Reason::method_not_allowed, "", "not a proxy request: " + head->method);
+    }
+
+    // --- CONNECT: interception ------------------------------------------------------------
+
+    awaitable<void> tunnel(const http::RequestHead& head) {
+        rec_.mode = "connect";
+        rec_.connect_target = head.target;
+        auto target = http::parse_authority(head.target, std::nullopt);
+        if (!target) {
+            co_await refuse_plain(Reason::malformed_request, "", "CONNECT target must be host:port");
+            co_return;
+        }
+        const std::string connect_host = normalise_name(target->host);
+        rec_.requested_host = connect_host;
+        // While the ca-service is known to be down, a name without a cached certificate
+        // cannot be served: say so in the CONNECT answer, the only place a client shows it.
+        if (!is_ip_literal(connect_host) && !ctx_.ca.available() && !ctx_.leaves.find(connect_host)) {
+            co_await refuse_plain(Reason::ca_unavailable, connect_host, "");
+            co_return;
+        }
+        if (!co_await write_plain(http::kConnectEstablished)) {
+            finish(decision::kFailed, Reason::client_handshake_failed, "client went away after CONNECT");
+            co_return;
+        }
+
+        watchdog_->phase(limits_.client_hello_timeout);
+        tls::ClientHello hello;
+        if (!co_await read_client_hello(hello)) co_return;
+        std::string server_name = connect_host;
+        if (!hello.server_name.empty()) {
+            server_name = normalise_name(hello.server_name);
+            if (!plausible_dns_name(server_name) || server_name.front() == '*') {
+                finish(decision::kBlocked, Reason::malformed_request, "invalid SNI host name");
+                co_return;
+            }
+        }
+        rec_.requested_host = server_name;
+
+        // Upstream first: its verdict decides what the client is shown, and its ALPN choice
+        // is the only one the client may be given.
+        Verdict verdict;
+        UpstreamObservations seen;  // outlives the upstream SSL that points at it
+        std::optional<tls::TlsStream> upstream_tls;
+        std::vector<std::string> extra_names;
+        std::string upstream_alpn;
+        if (auto failure = co_await connect_upstream(target->host, target->port)) {
+            verdict = *failure;
+        } else {
+            upstream_tls.emplace(upstream_, ctx_.upstream.new_session(server_name, rec_.upstream, tls::alpn_wire(hello.alpn, ctx_.config.upstream.alpn), seen));
+            watchdog_->phase(limits_.handshake_timeout);
+            const bool ok = co_await upstream_tls->handshake();
+            SSL* ussl = upstream_tls->ssl();
+            verdict = ok ? ctx_.upstream.check_established(ussl) : ctx_.upstream.classify_failure(ussl, upstream_tls->failure());
+            if (!ok && watchdog_->expired()) verdict = {Reason::timeout, "upstream TLS handshake timed out"};
+            if (!verdict.ok()) SSL_set_app_data(ussl, nullptr);
+            rec_.upstream_cert_sha256 = seen.leaf_sha256;
+            if (X509* peer = SSL_get0_peer_certificate(ussl)) {
+                if (rec_.upstream_cert_sha256.empty()) rec_.upstream_cert_sha256 = ossl::fingerprint_sha256(*peer);
+                if (verdict.ok()) extra_names = related_names(server_name, dns_names(peer));
+            }
+            if (ok) {
+                rec_.upstream_tls = summarize(ussl);
+                upstream_alpn = rec_.upstream_tls.alpn;
+            }
+        }
+
+        watchdog_->phase(limits_.certificate_timeout);
+        auto leaf = ctx_.leaves.find(server_name);
+        rec_.leaf = "cache";
+        if (!leaf) {
+            auto outcome = co_await ctx_.leaves.async_obtain(server_name, extra_names, use_awaitable);
+            if (!outcome.leaf) {
+                std::string detail = outcome.error;
+                if (!verdict.ok()) detail += "; upstream: " + std::string(code(verdict.reason));
+                finish(decision::kFailed, outcome.ca_unavailable ? Reason::ca_unavailable : Reason::certificate_refused,
+                       detail);
+                co_return;
+            }
+            leaf = outcome.leaf;
+            rec_.leaf = "issued";
+        }
+        if (watchdog_->expired()) {
+            finish(decision::kFailed, Reason::timeout, "timed out waiting for a certificate");
+            co_return;
+        }
+
+        ossl::Ssl client_ssl(SSL_new(leaf->server_ctx.get()));
+        if (!client_ssl) throw std::runtime_error("cannot create a client-facing TLS session");
+        SSL_set_accept_state(client_ssl.get());
+        tls::ServerChoices choices;
+        if (verdict.ok()) choices.alpn = upstream_alpn;
+        else if (std::find(hello.alpn.begin(), hello.alpn.end(), kHttp11) != hello.alpn.end())
+            choices.alpn = kHttp11;  // the error page is HTTP/1.1
+        tls::attach_choices(*client_ssl, choices);
+        tls::TlsStream client_tls(client_, std::move(client_ssl));
+        watchdog_->phase(limits_.handshake_timeout);
+        const bool client_ok = co_await client_tls.handshake();
+        SSL_set_app_data(client_tls.ssl(), nullptr);
+        if (!client_ok) {
+            finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::client_handshake_failed,
+                   client_tls.failure().text + (verdict.ok() ? "" : "; upstream: " + std::string(code(verdict.reason))));
+            co_return;
+        }
+        rec_.client_tls = summarize(client_tls.ssl());
+
+        if (!verdict.ok()) {
+            const std::string page = http::error_response(verdict.reason, server_name, verdict.detail);
+            co_await client_tls.write_all(ossl::as_bytes(page));
+            co_await client_tls.close_notify();
+            finish(is_relay_failure(verdict.reason) ? decision::kFailed : decision::kBlocked, verdict.reason,
+                   verdict.detail);
+            co_return;
+        }
+
+        watchdog_->idle(limits_.idle_timeout);
+        co_await relay(client_tls, *upstream_tls);
+        finish(decision::kIntercepted, Reason::none, "");
+    }
+
+    awaitable<bool> read_client_hello(tls::ClientHello& hello) {
+        std::vector<std::uint8_t> buf(kMaxClientHelloBytes + 1);
+        std::size_t have = 0;
+        for (;;) {
+            have = co_await tls::peek_more(client_, buf, have);
+            if (have == 0) {
+                finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::client_handshake_failed,
+                       watchdog_->expired() ? "no ClientHello in time" : "client closed before its ClientHello");
+                co_return false;
+            }
+            switch (tls::parse_client_hello({buf.data(), have}, kMaxClientHelloBytes, hello)) {
+                case tls::HelloStatus::complete: co_return true;
+                case tls::HelloStatus::need_more: continue;
+                case tls::HelloStatus::not_tls: {
+                    // Probably plain HTTP in the tunnel: answer in kind, it is what that client reads.
+                    if (std::isalpha(buf[0])) co_await write_plain(http::error_response(Reason::not_tls, rec_.requested_host, ""));
+                    finish(decision::kBlocked, Reason::not_tls, "the tunnel's first bytes are not a TLS handshake");
+                    co_return false;
+                }
+                case tls::HelloStatus::malformed:
+                    finish(decision::kBlocked, Reason::client_handshake_failed, "malformed ClientHello");
+                    co_return false;
+                case tls::HelloStatus::too_large:
+                    finish(decision::kBlocked, Reason::client_handshake_failed,
+                           "ClientHello over " + std::to_string(kMaxClientHelloBytes) + " bytes");
+                    co_return false;
+            }
+        }
+    }
+
+    // Resolves (static overrides first, then DNS) and connects; nullopt on success.
+    awaitable<std::optional<Verdict>> connect_upstream(const std::string& host, std::uint16_t port) {
+        watchdog_->phase(limits_.upstream_connect_timeout);
+        std::vector<tcp::endpoint> endpoints;
+        asio::error_code ec;
+        const auto& overrides = ctx_.config.upstream.hosts;
+        if (auto it = overrides.find(normalise_name(host)); it != overrides.end()) {
+            endpoints.emplace_back(asio::ip::make_address(it->second), port);
+        } else if (is_ip_literal(host)) {
+            endpoints.emplace_back(asio::ip::make_address(host), port);
+        } else {
+            tcp::resolver resolver(client_.get_executor());
+            auto results = co_await resolver.async_resolve(host, std::to_string(port), asio::redirect_error(use_awaitable, ec));
+            if (ec) co_return Verdict{Reason::dns_failed, host + ": " + ec.message()};
+            for (const auto& r : results) endpoints.push_back(r.endpoint());
+        }
+        if (watchdog_->expired()) co_return Verdict{Reason::timeout, "resolving " + host + " timed out"};
+        co_await asio::async_connect(upstream_, endpoints, asio::redirect_error(use_awaitable, ec));
+        if (ec || watchdog_->expired()) {
+            if (watchdog_->expired()) co_return Verdict{Reason::timeout, "connecting to " + host + " timed out"};
+            co_return Verdict{Reason::connect_failed, endpoint_text(endpoints.front()) + ": " + ec.message()};
+        }
+        upstream_.set_option(tcp::no_delay(true), ec);
+        auto remote = upstream_.remote_endpoint(ec);
+        if (!ec) rec_.upstream = endpoint_text(remote);
+        co_return std::nullopt;
+    }
+
+    awaitable<void> relay(tls::TlsStream& client, tls::TlsStream& upstream) {
+        std::vector<std::uint8_t> up_buf(limits_.relay_buffer_bytes), down_buf(limits_.relay_buffer_bytes);
+        co_await (pump(client, upstream, up_buf, rec_.bytes_client_to_upstream) &&
+                  pump(upstream, client, down_buf, rec_.bytes_upstream_to_client));
+    }
+
+    awaitable<void> pump(tls::TlsStream& from, tls::TlsStream& to, std::vector<std::uint8_t>& buf, std::uint64_t& count) {
+        for (;;) {
+            tls::IoStatus st;
+            std::size_t n = co_await from.read_some(buf, st);
+            if (n == 0) {
+                if (st == tls::IoStatus::eof) {
+                    // A clean close_notify is passed on as one; the other direction may still run.
+                    co_await to.close_notify();
+                    asio::error_code ec;
+                    to.socket().shutdown(asio::socket_base::shutdown_send, ec);
+                } else {
+                    // A truncated or broken stream is not dressed up as a clean close.
+                    abort_socket(client_);
+                    abort_socket(upstream_);
+                }
+                co_return;
+            }
+            // Drain records already decrypted or buffered (no syscall) to write in larger runs.
+            while (n + tls::kMaxRecordPlaintext <= buf.size()) {
+                std::size_t more = from.read_buffered({buf.data() + n, buf.size() - n});
+                if (more == 0) break;
+                n += more;
+            }
+            watchdog_->touch();
+            count += n;
+            if (co_await to.write_all({buf.data(), n}) != tls::IoStatus::ok) {
+                abort_socket(client_);
+                abort_socket(upstream_);
+                co_return;
+            }
+        }
+    }
+
+    // --- plain HTTP ------------------------------------------------------------------------
+
+    awaitable<void> forward_http(const http::RequestHead& head) {
+        rec_.mode = "http";
+        rec_.connect_target = head.target;
+        auto url = http::parse_http_url(head.target);
+        if (!url) {
+            co_await refuse_plain(Reason::malformed_request, "", "the URL is not a valid http:// URL");
+            co_return;
+        }
+        const std::string host = normalise_name(url->authority.host);
+        rec_.requested_host = host;
+        std::uint64_t body_left = 0;
+        if (head.header("Transfer-Encoding")) {
+            co_await refuse_plain(Reason::malformed_request, host, "chunked request bodies are not supported; send Content-Length");
+            co_return;
+        }
+        if (auto cl = head.header("Content-Length")) {
+            if (cl->empty() || cl->size() > 15 || !std::all_of(cl->begin(), cl->end(), ::isdigit)) {
+                co_await refuse_plain(Reason::malformed_request, host, "invalid Content-Length");
+                co_return;
+            }
+            body_left = std::stoull(*cl);
+        }
+        if (auto failure = co_await connect_upstream(url->authority.host, url->authority.port)) {
+            co_await refuse_plain(failure->reason, host, failure->detail);
+            co_return;
+        }
+        std::string request = head.method + " " + url->path_and_query + " HTTP/1.1\r\n";
+        const bool ipv6 = url->authority.host.find(':') != std::string::npos;
+        std::string authority = ipv6 ? "[" + url->authority.host + "]" : url->authority.host;
+        if (url->authority.port != 80) authority += ":" + std::to_string(url->authority.port);
+        request += "Host: " + authority + "\r\n";
+        std::vector<std::string> connection_listed;
+        if (auto c = head.header("Connection")) {
+            std::string v = *c;
+            std::size_t pos = 0;
+            while (pos <= v.size()) {
+                auto comma = v.find(',', pos);
+                std::string tok = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+                tok.erase(0, tok.find_first_not_of(" \t"));
+                tok.erase(tok.find_last_not_of(" \t") + 1);
+                for (auto& ch : tok) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                if (!tok.empty()) connection_listed.push_back(tok);
+                if (comma == std::string::npos) break;
+                pos = comma + 1;
+            }
+        }
+        static constexpr std::string_view kHopByHop[] = {"connection", "proxy-connection", "keep-alive",
+                                                         "proxy-authorization", "proxy-authenticate", "te",
+                                                         "trailer", "upgrade", "host", "transfer-encoding"};
+        for (const auto& [name, value] : head.headers) {
+            std::string lower = name;
+            for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (std::find(std::begin(kHopByHop), std::end(kHopByHop), lower) != std::end(kHopByHop)) continue;
+            if (std::find(connection_listed.begin(), connection_listed.end(), lower) != connection_listed.end()) continue;
+            request += name + ": " + value + "\r\n";
+        }
+        // One request per upstream connection: the response is delimited by its close.
+        request += "Connection: close\r\n\r\n";
+        watchdog_->idle(limits_.idle_timeout);
+        asio::error_code ec;
+        co_await asio::async_write(upstream_, asio::buffer(request), asio::redirect_error(use_awaitable, ec));
+        std::vector<std::uint8_t> buf(limits_.relay_buffer_bytes);
+        while (!ec && body_left > 0) {
+            std::size_t n = co_await client_.async_read_some(
+                asio::buffer(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), body_left))),
+                asio::redirect_error(use_awaitable, ec));
+            if (ec) break;
+            watchdog_->touch();
+            body_left -= n;
+            rec_.bytes_client_to_upstream += n;
+            co_await asio::async_write(upstream_, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, ec));
+        }
+        if (ec) {
+            finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::connect_failed,
+                   "sending the request: " + ec.message());
+            co_return;
+        }
+        for (;;) {
+            std::size_t n = co_await upstream_.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+            if (n > 0) {
+                watchdog_->touch();
+                rec_.bytes_upstream_to_client += n;
+                asio::error_code wec;
+                co_await asio::async_write(client_, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, wec));
+                if (wec) break;
+            }
+            if (ec) break;
+        }
+        asio::error_code ignored;
+        client_.shutdown(asio::socket_base::shutdown_send, ignored);
+        finish(decision::kProxied, Reason::none, "");
+    }
+
+    // --- helpers ---------------------------------------------------------------------------
+
+    awaitable<bool> write_plain(std::string_view text) {
+        asio::error_code ec;
+        co_await asio::async_write(client_, asio::buffer(text.data(), text.size()), asio::redirect_error(use_awaitable, ec));
+        co_return !ec;
+    }
+
+    awaitable<void> refuse_plain(Reason reason, const std::string& host, const std::string& detail) {
+        co_await write_plain(http::error_response(reason, host.empty() ? rec_.requested_host : host, detail));
+        asio::error_code ec;
+        client_.shutdown(asio::socket_base::shutdown_send, ec);
+        finish(is_relay_failure(reason) || reason == Reason::ca_unavailable ? decision::kFailed : decision::kBlocked,
+               reason, detail.empty() ? std::string(describe(reason)) : detail);
+    }
+
+    void finish(const char* decision, Reason reason, const std::string& detail) {
+        if (finished_) return;
+        finished_ = true;
+        rec_.decision = decision;
+        rec_.reason = reason;
+        rec_.detail = detail;
+        ctx_.metrics.count(decision, reason);
+        ctx_.metrics.bytes_client_to_upstream += rec_.bytes_client_to_upstream;
+        ctx_.metrics.bytes_upstream_to_client += rec_.bytes_upstream_to_client;
+        ctx_.log.write(rec_);
+    }
+
+    ProxyContext& ctx_;
+    const LimitsSection& limits_;
+    tcp::socket client_;
+    tcp::socket upstream_;
+    std::shared_ptr<Watchdog> watchdog_;
+    ConnectionRecord rec_;
+    bool finished_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket client) {
+    struct ActiveGuard {
+        Metrics& m;
+        explicit ActiveGuard(Metrics& metrics) : m(metrics) { ++m.connections_active; }
+        ~ActiveGuard() { --m.connections_active; }
+    } guard(ctx.metrics);
+    Session session(ctx, std::move(client));
+    co_await session.run();
+}
+
+}  // namespace proxy

@@ -1,0 +1,49 @@
+// proxy-node: stateless TLS interception. Holds no CA key: it generates its leaf key in
+// memory, asks the ca-service for short-lived certificates, validates every upstream as a
+// browser would, and relays. See proxy-node/README.md.
+
+#include "ca_client/ca_client.hpp"
+#include "certs/leaf_cache.hpp"
+#include "certs/leaf_key.hpp"
+#include "config/node_config.hpp"
+#include "log/connection_log.hpp"
+#include "mgmt/metrics.hpp"
+#include "server/proxy_server.hpp"
+#include "upstream/upstream_verifier.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: proxy-node --config FILE\n"
+    "  FILE is the proxy-node.toml written by hsm-setup for this node.\n"
+    "  SIGTERM or SIGINT: stop accepting, let open connections finish (limits.drain_timeout_seconds), exit.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 3 || std::strcmp(argv[1], "--config") != 0) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    try {
+        ::signal(SIGPIPE, SIG_IGN);
+        const proxy::NodeConfig config = proxy::load_node_config(argv[2]);
+        proxy::ConnectionLog log(config.connection_log);
+        proxy::Metrics metrics;
+        proxy::UpstreamVerifier upstream(config.upstream);
+        proxy::LeafKeyRing keys(config.leaf.key_rotation);
+        proxy::CaClient ca(config.ca_service);
+        proxy::LeafCache leaves(ca, keys, config.leaf);
+        proxy::ProxyContext ctx{config, ca, leaves, upstream, metrics, log};
+        int rc = proxy::run_proxy(ctx);
+        ca.stop();  // before the cache its callbacks complete into goes away
+        return rc;
+    } catch (const std::exception& e) {
+        std::cerr << "proxy-node: " << e.what() << "\n";
+        return 1;
+    }
+}

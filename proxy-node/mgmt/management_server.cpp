@@ -1,0 +1,66 @@
+#include "mgmt/management_server.hpp"
+
+#include "http/request_head.hpp"
+#include "intercept/watchdog.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <nlohmann/json.hpp>
+
+namespace proxy {
+
+namespace {
+
+constexpr std::size_t kMaxManagementHead = 4096;
+constexpr std::chrono::seconds kManagementTimeout{5};
+
+std::string response(int status, std::string_view type, const std::string& body) {
+    std::string_view text = status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request";
+    return "HTTP/1.1 " + std::to_string(status) + " " + std::string(text) + "\r\nContent-Type: " + std::string(type) +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket) {
+    auto watchdog = std::make_shared<Watchdog>(socket.get_executor());
+    watchdog->watch(&socket);
+    watchdog->phase(kManagementTimeout);
+    std::string head_text, out;
+    if (co_await http::read_request_head(socket, kMaxManagementHead, head_text) == http::HeadStatus::ok) {
+        auto head = http::parse_request_head(head_text);
+        if (!head || head->method != "GET") {
+            out = response(400, "text/plain", "GET /healthz or GET /metrics\n");
+        } else if (head->target == "/healthz") {
+            nlohmann::json j = {{"status", ctx.metrics.draining ? "draining" : "ok"},
+                                {"node", ctx.config.name},
+                                {"ca_service", ctx.ca.available() ? "available" : "unavailable"},
+                                {"cached_names", ctx.leaves.size()},
+                                {"active_connections", ctx.metrics.connections_active.load()}};
+            out = response(200, "application/json", j.dump() + "\n");
+        } else if (head->target == "/metrics") {
+            out = response(200, "text/plain; version=0.0.4", render_prometheus(ctx.metrics, ctx.leaves, ctx.ca));
+        } else {
+            out = response(404, "text/plain", "not found\n");
+        }
+        asio::error_code ec;
+        co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    }
+    watchdog->stop();
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_management(ManagementContext ctx, asio::ip::tcp::acceptor& acceptor) {
+    for (;;) {
+        asio::error_code ec;
+        auto socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        if (ec) continue;
+        asio::co_spawn(acceptor.get_executor(), answer(ctx, std::move(socket)), asio::detached);
+    }
+}
+
+}  // namespace proxy

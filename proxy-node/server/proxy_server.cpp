@@ -1,0 +1,138 @@
+#include "server/proxy_server.hpp"
+
+#include "intercept/session.hpp"
+#include "mgmt/management_server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "http/error_page.hpp"
+
+#include <csignal>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace proxy {
+
+namespace {
+
+using asio::ip::tcp;
+constexpr int kListenBacklog = 4096;
+constexpr std::chrono::milliseconds kDrainPoll{100};
+// Transient accept failures (EMFILE, ENFILE, ENOBUFS) back off instead of spinning.
+constexpr std::chrono::milliseconds kAcceptBackoff{50};
+
+tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std::string& what) {
+    tcp::acceptor acceptor(io);
+    asio::error_code ec;
+    tcp::endpoint endpoint(asio::ip::make_address(ep.host, ec), ep.port);
+    if (ec) throw std::runtime_error(what + ": '" + ep.host + "' is not an IP address to listen on");
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(endpoint, ec);
+    if (ec) throw std::runtime_error(what + ": cannot listen on " + ep.host + ":" + std::to_string(ep.port) + ": " + ec.message());
+    acceptor.listen(kListenBacklog);
+    return acceptor;
+}
+
+asio::awaitable<void> refuse_overloaded(tcp::socket socket) {
+    const std::string page = http::error_response(Reason::overloaded, "", "");
+    asio::error_code ec;
+    co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
+                                  std::vector<std::unique_ptr<asio::io_context>>& workers) {
+    std::size_t next = 0;
+    asio::steady_timer backoff(acceptor.get_executor());
+    for (;;) {
+        asio::io_context& target = *workers[next++ % workers.size()];
+        asio::error_code ec;
+        tcp::socket socket = co_await acceptor.async_accept(target, asio::redirect_error(asio::use_awaitable, ec));
+        if (!acceptor.is_open()) co_return;
+        if (ec) {
+            if (ec == asio::error::operation_aborted) co_return;
+            backoff.expires_after(kAcceptBackoff);
+            co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            continue;
+        }
+        ++ctx.metrics.connections_accepted;
+        if (ctx.metrics.connections_active.load() >= ctx.config.limits.max_connections) {
+            ctx.metrics.count(decision::kFailed, Reason::overloaded);
+            asio::co_spawn(target, refuse_overloaded(std::move(socket)), asio::detached);
+            continue;
+        }
+        asio::co_spawn(target, serve_connection(ctx, std::move(socket)), asio::detached);
+    }
+}
+
+}  // namespace
+
+int run_proxy(ProxyContext& ctx) {
+    const auto& cfg = ctx.config;
+    unsigned threads = cfg.worker_threads != 0 ? cfg.worker_threads : std::max(1U, std::thread::hardware_concurrency());
+    std::vector<std::unique_ptr<asio::io_context>> workers;
+    using Guard = asio::executor_work_guard<asio::io_context::executor_type>;
+    std::vector<Guard> guards;
+    for (unsigned i = 0; i < threads; ++i) {
+        workers.push_back(std::make_unique<asio::io_context>(1));  // one thread each: no locking inside Asio
+        guards.emplace_back(workers.back()->get_executor());
+    }
+    asio::io_context& main_io = *workers.front();
+    tcp::acceptor proxy_acceptor = open_acceptor(main_io, cfg.proxy_listen, "listen.proxy");
+    tcp::acceptor mgmt_acceptor = open_acceptor(main_io, cfg.management_listen, "listen.management");
+
+    asio::co_spawn(main_io, accept_loop(ctx, proxy_acceptor, workers), asio::detached);
+    asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca}, mgmt_acceptor), asio::detached);
+
+    asio::signal_set signals(main_io, SIGTERM, SIGINT);
+    asio::steady_timer drain_timer(main_io);
+    auto drain_deadline = std::chrono::steady_clock::now();
+    std::function<void()> poll_drain = [&] {
+        if (ctx.metrics.connections_active.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+            ctx.log.event("stopped", std::to_string(ctx.metrics.connections_active.load()) +
+                                         " connections cut at the drain deadline");
+            asio::error_code ec;
+            mgmt_acceptor.close(ec);
+            guards.clear();
+            for (auto& w : workers) w->stop();
+            return;
+        }
+        drain_timer.expires_after(kDrainPoll);
+        drain_timer.async_wait([&](const asio::error_code&) { poll_drain(); });
+    };
+    signals.async_wait([&](const asio::error_code& ec, int signo) {
+        if (ec) return;
+        ctx.metrics.draining = true;
+        asio::error_code ignored;
+        proxy_acceptor.close(ignored);  // stop accepting; the management listener stays up
+        ctx.log.event("draining", "signal " + std::to_string(signo) + ", " +
+                                      std::to_string(ctx.metrics.connections_active.load()) + " open connections, up to " +
+                                      std::to_string(cfg.limits.drain_timeout.count()) + " s");
+        drain_deadline = std::chrono::steady_clock::now() + cfg.limits.drain_timeout;
+        poll_drain();
+    });
+
+    ctx.log.event("listening", "proxy " + cfg.proxy_listen.host + ":" + std::to_string(cfg.proxy_listen.port) +
+                                   ", management " + cfg.management_listen.host + ":" +
+                                   std::to_string(cfg.management_listen.port) + ", " + std::to_string(threads) +
+                                   " worker threads");
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&, i] { workers[i]->run(); });
+    main_io.run();
+    for (auto& w : workers) w->stop();
+    for (auto& t : pool) t.join();
+    // Connections cut at the drain deadline are destroyed with their io_context (declared
+    // first, so destroyed after the acceptors and timers that use it).
+    return 0;
+}
+
+}  // namespace proxy

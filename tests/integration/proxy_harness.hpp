@@ -1,0 +1,152 @@
+#pragma once
+// A real proxy-node process for integration tests: writes a proxy-node.toml pointing at a
+// test CaService with the TestCa's node-1 identity, trusting a test origin root for
+// upstreams, starts build/bin/proxy-node and waits for its management /healthz.
+
+#include "support/ca_service.hpp"
+#include "support/process.hpp"
+#include "support/test_ca.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace testing_support {
+
+struct ProxyOptions {
+    std::map<std::string, std::string> hosts;  // [upstream.hosts]
+    std::string limits;                        // extra lines for [limits]
+    std::string ca_service_extra;              // extra lines for [ca_service]
+    std::string leaf_extra;                    // extra lines for [leaf]
+    bool system_trust = false;                 // tests trust only their own origin root
+};
+
+class ProxyNode {
+public:
+    ProxyNode(const TestCa& ca, std::uint16_t ca_port, std::filesystem::path work, const std::filesystem::path& extra_ca,
+              ProxyOptions options = {})
+        : ca_(ca), work_(std::move(work)), port_(free_port()), mgmt_port_(free_port()) {
+        std::filesystem::create_directories(work_);
+        const auto& d = ca.dir;
+        std::ofstream cfg(config_file());
+        cfg << "[node]\nname = \"node-1\"\n"
+            << "[listen]\nproxy = \"127.0.0.1:" << port_ << "\"\nmanagement = \"127.0.0.1:" << mgmt_port_ << "\"\n"
+            << "[ca_service]\nurl = \"https://127.0.0.1:" << ca_port << "\"\n"
+            << "server_ca = \"" << (d / "pki/service-ca.pem").string() << "\"\n"
+            << "certificate = \"" << (d / "nodes/node-1/node.pem").string() << "\"\n"
+            << "private_key = \"" << (d / "nodes/node-1/node.key").string() << "\"\n"
+            << options.ca_service_extra
+            << "[upstream]\nextra_ca = \"" << extra_ca.string() << "\"\n"
+            << "system_trust = " << (options.system_trust ? "true" : "false") << "\n"
+            << "[upstream.hosts]\n";
+        for (const auto& [k, v] : options.hosts) cfg << '"' << k << "\" = \"" << v << "\"\n";
+        cfg << "[leaf]\n" << options.leaf_extra << "[limits]\n" << options.limits
+            << "[log]\nconnections = \"" << connection_log().string() << "\"\n";
+        cfg.close();
+        start();
+    }
+    ~ProxyNode() { child_.reset(); }
+
+    void start() {
+        child_ = std::make_unique<Child>(
+            std::vector<std::string>{(kBinDir / "proxy-node").string(), "--config", config_file().string()},
+            work_ / "proxy.log");
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (!child_->running()) throw std::runtime_error("proxy-node exited:\n" + log());
+            auto r = run({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(mgmt_port_) + "/healthz"});
+            if (r.exit_code == 0 && r.output.find("\"status\"") != std::string::npos) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        throw std::runtime_error("proxy-node did not answer /healthz:\n" + log());
+    }
+    // Signal and wait; returns the exit code (-1 if it did not exit in time).
+    int stop(int signal = SIGTERM, std::chrono::seconds wait = std::chrono::seconds(20)) {
+        if (!child_) return -1;
+        child_->kill(signal);
+        int rc = child_->wait(wait);
+        return rc;
+    }
+    Child& child() { return *child_; }
+
+    std::uint16_t port() const { return port_; }
+    std::uint16_t mgmt_port() const { return mgmt_port_; }
+    std::string proxy_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string mgmt_url(const std::string& path) const {
+        return "http://127.0.0.1:" + std::to_string(mgmt_port_) + path;
+    }
+    std::filesystem::path config_file() const { return work_ / "proxy-node.toml"; }
+    std::filesystem::path connection_log() const { return work_ / "connections.jsonl"; }
+    std::string log() const { return read_file(work_ / "proxy.log") + read_file(connection_log()); }
+
+    // Connection records (type == "connection") logged so far.
+    std::vector<nlohmann::json> records() const {
+        std::vector<nlohmann::json> out;
+        std::ifstream in(connection_log());
+        for (std::string line; std::getline(in, line);) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_object() && j.value("type", "") == "connection") out.push_back(j);
+        }
+        return out;
+    }
+    // The latest record for `host`, waiting briefly for it to be written.
+    nlohmann::json last_record(const std::string& host) const {
+        for (int i = 0; i < 100; ++i) {
+            auto all = records();
+            for (auto it = all.rbegin(); it != all.rend(); ++it)
+                if ((*it).value("host", "") == host) return *it;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return nullptr;
+    }
+
+private:
+    const TestCa& ca_;
+    std::filesystem::path work_;
+    std::uint16_t port_;
+    std::uint16_t mgmt_port_;
+    std::unique_ptr<Child> child_;
+};
+
+struct CurlResult {
+    int exit_code = -1;
+    int status = 0;
+    std::string body;
+    std::string headers;
+    std::string output;  // curl's stderr/stdout
+};
+
+// curl through the proxy trusting only `root_ca` (the interception root).
+inline CurlResult curl_via(const ProxyNode& proxy, const std::filesystem::path& root_ca, const std::string& url,
+                           const std::vector<std::string>& extra = {}) {
+    auto tmp = make_temp_dir("splitca-curl-proxy");
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "60", "-x", proxy.proxy_url(), "--cacert",
+                                     root_ca.string(), "--capath", "/nonexistent", "-D", (tmp / "headers").string(),
+                                     "-o", (tmp / "body").string(), "-w", "\n%{http_code}"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(url);
+    auto r = run(argv);
+    CurlResult out;
+    out.exit_code = r.exit_code;
+    out.output = r.output;
+    auto nl = r.output.rfind('\n');
+    try {
+        out.status = std::stoi(r.output.substr(nl + 1));
+    } catch (...) {
+        out.status = 0;
+    }
+    out.body = read_file(tmp / "body");
+    out.headers = read_file(tmp / "headers");
+    std::filesystem::remove_all(tmp);
+    return out;
+}
+
+}  // namespace testing_support

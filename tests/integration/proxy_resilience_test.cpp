@@ -1,0 +1,273 @@
+// proxy-node under bad input, a ca-service outage, shutdown, and plain HTTP.
+
+#include "proxy_harness.hpp"
+#include "support/origin_pki.hpp"
+#include "support/origin_server.hpp"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+using namespace testing_support;
+using Catch::Matchers::ContainsSubstring;
+
+namespace {
+
+std::filesystem::path work_dir(const std::string& name) { return make_temp_dir("splitca-proxy-" + name); }
+
+// A raw TCP client for sending what no well-behaved client would.
+class RawClient {
+public:
+    explicit RawClient(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
+    }
+    ~RawClient() { ::close(fd_); }
+    void send(const std::string& s) { (void)!::send(fd_, s.data(), s.size(), MSG_NOSIGNAL); }
+    // Everything until the peer closes or `timeout` passes; `closed` says which.
+    std::string read_all(std::chrono::milliseconds timeout, bool& closed) {
+        std::string out;
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        closed = false;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return out;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                closed = true;
+                return out;
+            }
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+
+private:
+    int fd_;
+};
+
+struct Env {
+    const TestCa& ca = TestCa::shared();
+    OriginPki pki;
+    OriginCert cached = pki.issue(valid_for({"cached.test.example"}));
+    OriginCert fresh = pki.issue(valid_for({"new.test.example"}));
+    OriginCert later = pki.issue(valid_for({"later.test.example"}));
+    OriginCert good = pki.issue(valid_for({"good.test.example"}));
+    std::unique_ptr<OriginServer> origin;
+    std::filesystem::path dir = work_dir("res-origin");
+
+    Env() {
+        origin = std::make_unique<OriginServer>(
+            good, std::map<std::string, const OriginCert*>{
+                      {"cached.test.example", &cached}, {"new.test.example", &fresh}, {"later.test.example", &later}});
+        pki.write_root(dir / "origin-root.pem");
+    }
+    ProxyOptions options(const std::string& limits = "") const {
+        ProxyOptions o;
+        for (auto n : {"cached.test.example", "new.test.example", "later.test.example", "good.test.example"})
+            o.hosts[n] = "127.0.0.1";
+        o.limits = limits;
+        o.ca_service_extra = "health_interval_ms = 300\nrequest_timeout_ms = 2000\nmax_attempts = 2\n";
+        return o;
+    }
+    std::string url(const std::string& host, const std::string& path = "/") const {
+        return "https://" + host + ":" + std::to_string(origin->port()) + path;
+    }
+    std::filesystem::path root() const { return ca.dir / "pki/root-ca.pem"; }
+};
+
+}  // namespace
+
+TEST_CASE("ca-service outage: cached names keep working, new names fail closed, service resumes",
+          "[proxy][outage]") {
+    Env env;
+    CaService service(env.ca, work_dir("outage-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("outage-node"), env.dir / "origin-root.pem", env.options());
+    auto first = curl_via(proxy, env.root(), env.url("cached.test.example"));
+    INFO(first.output << proxy.log());
+    REQUIRE(first.status == 200);
+
+    service.stop();
+    // Within a health interval the node knows; give it a few.
+    for (int i = 0; i < 50 && run({"curl", "-s", proxy.mgmt_url("/healthz")}).output.find("unavailable") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+    auto cached = curl_via(proxy, env.root(), env.url("cached.test.example"));
+    INFO(cached.output);
+    CHECK(cached.status == 200);
+    CHECK(cached.body == "hello from cached.test.example\n");
+
+    auto fresh = curl_via(proxy, env.root(), env.url("new.test.example"), {"-v"});
+    INFO(fresh.output << proxy.log());
+    CHECK(fresh.exit_code != 0);  // no tunnel, and certainly no unverified pass-through
+    CHECK_THAT(fresh.output, ContainsSubstring("CONNECT tunnel failed, response 503"));
+    CHECK(proxy.last_record("new.test.example")["reason"] == "ca_unavailable");
+    {  // The CONNECT answer carries the page that says why.
+        RawClient c(proxy.port());
+        c.send("CONNECT new.test.example:" + std::to_string(env.origin->port()) + " HTTP/1.1\r\n\r\n");
+        bool closed = false;
+        auto page = c.read_all(std::chrono::seconds(5), closed);
+        CHECK_THAT(page, ContainsSubstring("certificate service is unavailable"));
+        CHECK_THAT(page, ContainsSubstring("X-Proxy-Error: ca_unavailable"));
+    }
+
+    auto started = std::chrono::steady_clock::now();
+    service.start();
+    CurlResult resumed;
+    while (std::chrono::steady_clock::now() - started < std::chrono::seconds(15)) {
+        resumed = curl_via(proxy, env.root(), env.url("new.test.example"));
+        if (resumed.status == 200) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    INFO(resumed.output << proxy.log());
+    CHECK(resumed.status == 200);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+    CHECK(curl_via(proxy, env.root(), env.url("cached.test.example")).status == 200);
+}
+
+TEST_CASE("malformed requests, garbage and stalled handshakes end cleanly without affecting others",
+          "[proxy][robustness]") {
+    Env env;
+    CaService service(env.ca, work_dir("robust-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("robust-node"), env.dir / "origin-root.pem",
+                    env.options("client_hello_timeout_ms = 1000\nrequest_timeout_ms = 1000\n"));
+    const std::string port = std::to_string(env.origin->port());
+
+    // A slow, healthy download runs alongside all of it.
+    auto bulk = std::async(std::launch::async, [&] {
+        return run({"curl", "-sS", "--limit-rate", "2M", "-x", proxy.proxy_url(), "--cacert", env.root().string(),
+                    "-o", "/dev/null", "-w", "%{size_download}", env.url("good.test.example", "/bytes/8000000")});
+    });
+
+    SECTION("malformed CONNECT lines get 400 and a closed connection") {
+        const std::vector<std::string> bad = {
+            "CONNECT good.test.example HTTP/1.1\r\n\r\n",          // no port
+            "CONNECT good.test.example:99999 HTTP/1.1\r\n\r\n",    // port out of range
+            "CONNECT  good.test.example:443 HTTP/1.1\r\n\r\n",     // double space
+            "CONNECT good test:443 HTTP/1.1\r\n\r\n",              // space in host
+            "CONNECT good.test.example:443 HTTP/9.9\r\n\r\n",      // version
+            "CONNECT good.test.example:443 HTTP/1.1\r\nBad Header\r\n\r\n",
+            "\x01\x02\x03\r\n\r\n",
+        };
+        for (const auto& b : bad) {
+            CAPTURE(b);
+            RawClient c(proxy.port());
+            c.send(b);
+            bool closed = false;
+            auto reply = c.read_all(std::chrono::seconds(5), closed);
+            CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
+            CHECK(closed);
+        }
+        RawClient huge(proxy.port());
+        huge.send("CONNECT a:1 HTTP/1.1\r\nX: " + std::string(64 * 1024, 'a'));
+        bool closed = false;
+        CHECK(huge.read_all(std::chrono::seconds(5), closed).rfind("HTTP/1.1 431", 0) == 0);
+        CHECK(closed);
+    }
+    SECTION("garbage instead of a ClientHello") {
+        RawClient c(proxy.port());
+        c.send("CONNECT good.test.example:" + port + " HTTP/1.1\r\n\r\n");
+        c.send(std::string("\x16\x03\x01\x00\x05\xff\xff\xff\xff\xff", 10));  // a record that is no hello
+        bool closed = false;
+        auto reply = c.read_all(std::chrono::seconds(5), closed);
+        CHECK(reply.rfind("HTTP/1.1 200", 0) == 0);
+        CHECK(closed);
+        RawClient plain(proxy.port());
+        plain.send("CONNECT good.test.example:" + port + " HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        auto r2 = plain.read_all(std::chrono::seconds(5), closed);
+        CHECK_THAT(r2, ContainsSubstring("not_tls"));
+        CHECK(closed);
+    }
+    SECTION("a client that stalls mid-handshake is timed out") {
+        RawClient c(proxy.port());
+        c.send("CONNECT good.test.example:" + port + " HTTP/1.1\r\n\r\n");
+        c.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));  // half a hello, then silence
+        bool closed = false;
+        auto started = std::chrono::steady_clock::now();
+        c.read_all(std::chrono::seconds(10), closed);
+        CHECK(closed);
+        CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+        RawClient idle(proxy.port());  // and one that never sends a request head at all
+        idle.read_all(std::chrono::seconds(5), closed);
+        CHECK(closed);
+    }
+    // Everything else kept working.
+    auto ok = curl_via(proxy, env.root(), env.url("good.test.example"));
+    CHECK(ok.status == 200);
+    auto b = bulk.get();
+    INFO(b.output << proxy.log());
+    CHECK(b.exit_code == 0);
+    CHECK(b.output == "8000000");
+    CHECK(proxy.child().running());
+    bool timeout_logged = false, malformed_logged = false;
+    for (const auto& r : proxy.records()) {
+        timeout_logged |= r["reason"] == "timeout";
+        malformed_logged |= r["reason"] == "malformed_request" || r["reason"] == "client_handshake_failed" ||
+                            r["reason"] == "not_tls";
+    }
+    CHECK((timeout_logged || malformed_logged));
+}
+
+TEST_CASE("SIGTERM: stop accepting, let open connections finish, exit", "[proxy][shutdown]") {
+    Env env;
+    CaService service(env.ca, work_dir("drain-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("drain-node"), env.dir / "origin-root.pem", env.options());
+    auto slow = std::async(std::launch::async, [&] {
+        return run({"curl", "-sS", "--limit-rate", "4M", "-x", proxy.proxy_url(), "--cacert", env.root().string(),
+                    "-o", "/dev/null", "-w", "%{size_download}", env.url("good.test.example", "/bytes/6000000")});
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    proxy.child().kill(SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto refused = run({"curl", "-sS", "--max-time", "5", "-x", proxy.proxy_url(), "--cacert", env.root().string(),
+                        env.url("good.test.example")});
+    CHECK(refused.exit_code != 0);
+    auto r = slow.get();
+    INFO(r.output << proxy.log());
+    CHECK(r.exit_code == 0);
+    CHECK(r.output == "6000000");
+    CHECK(proxy.child().wait(std::chrono::seconds(10)) == 0);
+    CHECK_THAT(proxy.log(), ContainsSubstring("\"draining\""));
+}
+
+TEST_CASE("plain HTTP GET is proxied; https:// in absolute form is refused", "[proxy][http]") {
+    Env env;
+    CaService service(env.ca, work_dir("http-ca"));
+    auto site = work_dir("http-site");
+    std::ofstream(site / "index.html") << "plain hello\n";
+    auto port = free_port();
+    Child web({"python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory", site.string()},
+              site / "server.log");
+    ProxyOptions o = env.options();
+    o.hosts["plain.test.example"] = "127.0.0.1";
+    ProxyNode proxy(env.ca, service.port(), work_dir("http-node"), env.dir / "origin-root.pem", o);
+    CurlResult r;
+    for (int i = 0; i < 50; ++i) {
+        r = curl_via(proxy, env.root(), "http://plain.test.example:" + std::to_string(port) + "/index.html");
+        if (r.status == 200) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    INFO(r.output << proxy.log());
+    CHECK(r.status == 200);
+    CHECK(r.body == "plain hello\n");
+    auto rec = proxy.last_record("plain.test.example");
+    CHECK(rec["decision"] == "proxied");
+    CHECK(rec["mode"] == "http");
+    RawClient c(proxy.port());
+    c.send("GET https://good.test.example/ HTTP/1.1\r\nHost: good.test.example\r\n\r\n");
+    bool closed = false;
+    CHECK(c.read_all(std::chrono::seconds(5), closed).rfind("HTTP/1.1 405", 0) == 0);
+}
