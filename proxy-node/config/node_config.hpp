@@ -2,6 +2,8 @@
 // The proxy-node configuration (the proxy-node.toml hsm-setup writes), parsed once into
 // plain structs. Behaviour code never looks at configuration text.
 
+#include "settings/toml_reader.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -12,10 +14,7 @@
 
 namespace proxy {
 
-struct Endpoint {
-    std::string host;
-    std::uint16_t port = 0;
-};
+using Endpoint = settings::Endpoint;
 
 struct CaServiceSection {
     std::string host;  // from url = "https://host:port"
@@ -81,6 +80,5 @@ struct NodeConfig {
 NodeConfig load_node_config(const std::filesystem::path& file);
 
 // "host:port" or "[v6]:port"; nullopt-like failure is reported by throwing with `what`.
-Endpoint parse_endpoint(const std::string& text, const std::string& what);
 
 }  // namespace proxy
