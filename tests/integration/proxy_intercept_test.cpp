@@ -101,7 +101,7 @@ const std::vector<std::string> kTestNames = {
     "good.test.example", "www.test.example", "img.cdn.test.example", "other.test.example", "cached.test.example",
     "new.test.example", "expired.test.example", "future.test.example", "selfsigned.test.example",
     "unknownroot.test.example", "wronghost.test.example", "sha1.test.example", "rsa1024.test.example",
-    "tls10.test.example", "cbc.test.example", "h2.test.example"};
+    "tls10.test.example", "cbc.test.example", "h2.test.example", "revoked.test.example", "stapled.test.example"};
 
 // One CA service, origin and proxy shared by the tests that do not stop any of them.
 struct Shared {
@@ -298,6 +298,55 @@ TEST_CASE("servers offering only TLS 1.0 or only 3DES/CBC suites are refused", "
         CHECK(r.status == 502);
         CHECK(header_value(r.headers, "x-proxy-error") == c.reason);
         CHECK(s.proxy.last_record(c.host)["reason"] == c.reason);
+    }
+}
+
+TEST_CASE("a stapled OCSP response that says revoked is refused; one that says good passes", "[proxy][upstream][ocsp]") {
+    auto& s = shared();
+    auto dir = work_dir("ocsp");
+    write_cert_and_key(s.origins.pki.root_identity(), dir / "root.pem", dir / "root.key");
+    struct Case {
+        std::string host;
+        char status;  // OpenSSL CA index status: R revoked, V valid
+    };
+    for (const Case& c : {Case{"revoked.test.example", 'R'}, Case{"stapled.test.example", 'V'}}) {
+        CAPTURE(c.host);
+        const auto cert = dir / (c.host + ".pem");
+        const auto key = dir / (c.host + ".key");
+        write_cert_and_key(s.origins.pki.issue(valid_for({c.host})), cert, key);
+        auto serial = run({"openssl", "x509", "-in", cert.string(), "-noout", "-serial"});
+        REQUIRE(serial.exit_code == 0);
+        const std::string hex = serial.output.substr(serial.output.find('=') + 1, serial.output.find('\n') - serial.output.find('=') - 1);
+        std::ofstream(dir / (c.host + ".index"))
+            << c.status << "\t491231235959Z\t" << (c.status == 'R' ? "261101000000Z" : "") << "\t" << hex
+            << "\tunknown\t/CN=" << c.host << "\n";
+        // The origin root answers for its own leaf; s_server staples the response.
+        auto req = run({"openssl", "ocsp", "-issuer", (dir / "root.pem").string(), "-cert", cert.string(), "-no_nonce",
+                        "-reqout", (dir / (c.host + ".req")).string()});
+        REQUIRE(req.exit_code == 0);
+        auto resp = run({"openssl", "ocsp", "-index", (dir / (c.host + ".index")).string(), "-rsigner",
+                         (dir / "root.pem").string(), "-rkey", (dir / "root.key").string(), "-CA",
+                         (dir / "root.pem").string(), "-reqin", (dir / (c.host + ".req")).string(), "-respout",
+                         (dir / (c.host + ".resp")).string(), "-ndays", "1"});
+        INFO(resp.output);
+        REQUIRE(resp.exit_code == 0);
+        auto port = free_port();
+        Child server({"openssl", "s_server", "-quiet", "-www", "-accept", std::to_string(port), "-cert", cert.string(),
+                      "-key", key.string(), "-status_file", (dir / (c.host + ".resp")).string()},
+                     dir / (c.host + ".log"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        auto r = curl_via(s.proxy, s.root(), "https://" + c.host + ":" + std::to_string(port) + "/");
+        INFO(r.output << r.headers << read_file(dir / (c.host + ".log")));
+        REQUIRE(r.exit_code == 0);
+        if (c.status == 'R') {
+            CHECK(r.status == 502);
+            CHECK(header_value(r.headers, "x-proxy-error") == "revoked");
+            CHECK(s.proxy.last_record(c.host)["reason"] == "revoked");
+            CHECK(s.proxy.last_record(c.host)["bytes_upstream_to_client"] == 0);
+        } else {
+            CHECK(r.status == 200);
+            CHECK(s.proxy.last_record(c.host)["decision"] == "intercepted");
+        }
     }
 }
 

@@ -43,6 +43,8 @@ public:
     const X509& root() const { return *root_.cert; }
     // Writes the origin root as PEM (what the proxy trusts).
     void write_root(const std::filesystem::path& file) const;
+    // The origin root with its key, e.g. to sign OCSP responses for its leaves.
+    const OriginCert& root_identity() const { return root_; }
 
 private:
     OriginCert root_;
