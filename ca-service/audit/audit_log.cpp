@@ -64,6 +64,8 @@ private:
 struct Entry {
     std::string line;
     std::uint32_t new_file_index = 0;  // non-zero: this record starts that file (rotation)
+    std::uint64_t seq = 0;
+    AuditLog::AppendDone done;         // asynchronous appends only
 };
 
 void validate(const AuditConfig& c) {
@@ -98,6 +100,17 @@ public:
         } catch (...) {
             // Destructors must not throw; a failed final checkpoint is already in checkpoint_failure_.
         }
+    }
+
+    void append_async(Json payload, AuditLog::AppendDone done) {
+        std::unique_lock lk(mu_);
+        if (failure_ || closing_) {
+            const std::string why = failure_ ? *failure_ : "the audit log in " + config_.dir.string() + " is closed";
+            lk.unlock();
+            done(0, &why);
+            return;
+        }
+        enqueue_locked(std::move(payload), /*counts=*/true, 0, nullptr, std::move(done));
     }
 
     std::uint64_t append(Json payload) {
@@ -299,7 +312,7 @@ private:
 
     // Seals `record` as the next one in the chain and queues it for the writer.
     std::uint64_t enqueue_locked(Json record, bool counts, std::uint32_t new_file_index,
-                                 std::string* line_copy) {
+                                 std::string* line_copy, AuditLog::AppendDone done = {}) {
         Sha256 hash;
         std::string line =
             seal(record, next_seq_, rfc3339_millis(std::chrono::system_clock::now()), head_, hash);
@@ -307,7 +320,7 @@ private:
         head_ = hash;
         const std::uint64_t seq = next_seq_++;
         if (line_copy != nullptr) *line_copy = line;
-        pending_.push_back({std::move(line), new_file_index});
+        pending_.push_back({std::move(line), new_file_index, seq, std::move(done)});
         // The writer sleeps on an empty queue, or briefly for a batch as large as the last one.
         if (pending_.size() == 1 || pending_.size() == last_batch_size_) writer_cv_.notify_one();
         if (counts && ++records_since_checkpoint_ == config_.checkpoint_every) maintenance_cv_.notify_one();
@@ -335,22 +348,39 @@ private:
 
     void fail_locked(std::string why) {
         if (!failure_) failure_ = std::move(why);
+        for (auto& e : pending_)
+            if (e.done) undeliverable_.push_back(std::move(e.done));
         pending_.clear();
         durable_cv_.notify_all();
         for (auto& cv : batch_cvs_) cv.notify_all();
         maintenance_cv_.notify_all();
+        writer_cv_.notify_all();  // it reports the undeliverable appends
     }
 
     // ---- the writer thread -----------------------------------------------------------------
 
+    // Tells asynchronous appenders whose records will never be written; runs without mu_.
+    void report_undeliverable(std::unique_lock<std::mutex>& lk) {
+        if (undeliverable_.empty()) return;
+        std::vector<AuditLog::AppendDone> dead;
+        dead.swap(undeliverable_);
+        const std::string why = failure_.value_or("the audit log stopped");
+        lk.unlock();
+        for (auto& done : dead) done(0, &why);
+        lk.lock();
+    }
+
     void writer_loop() {
         std::vector<Entry> batch;
+        std::vector<std::pair<std::uint64_t, AuditLog::AppendDone>> completed;
         std::unique_lock lk(mu_);
         for (;;) {
-            writer_cv_.wait(lk, [&] { return !pending_.empty() || writer_stop_; });
+            report_undeliverable(lk);
+            writer_cv_.wait(lk, [&] { return !pending_.empty() || writer_stop_ || !undeliverable_.empty(); });
+            if (!undeliverable_.empty()) continue;
             if (pending_.empty()) break;  // stopping, and everything is written
             if (failure_) {
-                pending_.clear();
+                fail_locked(*failure_);
                 continue;
             }
             // Commit delay: when the last batch was large, others are likely mid-request; a short
@@ -364,11 +394,14 @@ private:
             std::optional<std::string> error = write_batch(batch);
             lk.lock();
             if (error) {
+                for (auto& e : batch)
+                    if (e.done) undeliverable_.push_back(std::move(e.done));
                 fail_locked(std::move(*error));
             } else {
                 durable_next_ += batch.size();
                 stats_.records_written += batch.size();
                 for (auto& e : batch) {
+                    if (e.done) completed.emplace_back(e.seq, std::move(e.done));
                     tail_.push_back(std::move(e.line));
                     if (tail_.size() > kTailCapacity) tail_.pop_front();
                 }
@@ -382,6 +415,12 @@ private:
                 batch_cvs_[batch_number % 2].notify_all();
             }
             batch.clear();
+            if (!completed.empty()) {
+                lk.unlock();
+                for (auto& [seq, done] : completed) done(seq, nullptr);
+                completed.clear();
+                lk.lock();
+            }
         }
     }
 
@@ -611,6 +650,7 @@ private:
     std::condition_variable batch_cvs_[2];
     std::uint64_t batches_taken_ = 0;         // batches the writer has taken from pending_
     std::size_t last_batch_size_ = 0;         // records in the batch written last
+    std::vector<AuditLog::AppendDone> undeliverable_;  // async appends lost to a failure, to be told
     std::condition_variable maintenance_cv_;  // checkpoint or rotation due, or stop
     // The chain as queued (ahead of the disk by pending_).
     std::uint64_t next_seq_ = 0;
@@ -649,6 +689,9 @@ std::uint64_t AuditLog::append(const DecisionRecord& record) {
 }
 std::uint64_t AuditLog::append(const ServiceRecord& record) {
     return impl_->append(to_json(record));
+}
+void AuditLog::append_async(const DecisionRecord& record, AppendDone done) {
+    impl_->append_async(to_json(record), std::move(done));
 }
 std::vector<std::string> AuditLog::tail(std::size_t n) const {
     return impl_->tail(n);

@@ -41,6 +41,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -87,6 +88,12 @@ public:
     // Throws std::invalid_argument for a decision other than "issued"/"denied".
     std::uint64_t append(const DecisionRecord& record);
     std::uint64_t append(const ServiceRecord& record);
+
+    // Queues the record and returns at once. `done(seq, nullptr)` runs once the record is
+    // durable, or `done(0, &why)` once it can never be; on the log's writer thread (or the
+    // caller's, when the log has already failed), so it must be quick: post elsewhere.
+    using AppendDone = std::function<void(std::uint64_t seq, const std::string* error)>;
+    void append_async(const DecisionRecord& record, AppendDone done);
 
     // The last n durable records (at most kTailCapacity), oldest first, as written.
     std::vector<std::string> tail(std::size_t n) const;

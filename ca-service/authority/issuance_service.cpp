@@ -3,6 +3,7 @@
 #include "ossl/digest.hpp"
 #include "protocol/time.hpp"
 
+#include <future>
 #include <sstream>
 
 namespace ca {
@@ -47,38 +48,40 @@ IssuanceService::IssuanceService(const policy::IssuancePolicy& policy, policy::R
       chain_pem_(std::move(chain_pem)),
       unavailable_retry_after_(unavailable_retry_after) {}
 
-IssuanceRefusal IssuanceService::refuse(const NodeIdentity& node, const protocol::LeafRequest& request,
-                                        protocol::Error error, std::chrono::seconds retry_after) {
+void IssuanceService::refuse(const NodeIdentity& node, const protocol::LeafRequest& request, protocol::Error error,
+                             std::chrono::seconds retry_after, const IssuanceDone& done) {
     metrics_.refused(error.code);
     nodes_.record(node, false);
-    if (error.code != protocol::ErrorCode::audit_unavailable) {
-        audit::DecisionRecord rec;
-        rec.node_name = node.name;
-        rec.node_fingerprint = node.fingerprint;
-        rec.names = request.names;
-        rec.decision = std::string(audit::decision::kDenied);
-        rec.reason = std::string(protocol::to_string(error.code));
-        rec.spki_sha256 = spki_hash(request.public_key);
-        if (request.lifetime_seconds) rec.requested_lifetime_s = *request.lifetime_seconds;
-        try {
-            audit_.append(rec);
-        } catch (const audit::AuditUnavailable&) {
-            // The refusal stands either way; the log's failure state is on /healthz.
-        }
+    IssuanceRefusal refusal{std::move(error), retry_after};
+    if (refusal.error.code == protocol::ErrorCode::audit_unavailable) {
+        done(std::move(refusal));
+        return;
     }
-    return {std::move(error), retry_after};
+    audit::DecisionRecord rec;
+    rec.node_name = node.name;
+    rec.node_fingerprint = node.fingerprint;
+    rec.names = request.names;
+    rec.decision = std::string(audit::decision::kDenied);
+    rec.reason = std::string(protocol::to_string(refusal.error.code));
+    rec.spki_sha256 = spki_hash(request.public_key);
+    if (request.lifetime_seconds) rec.requested_lifetime_s = *request.lifetime_seconds;
+    // The refusal stands whether or not its record could be written; the log's failure
+    // state is on /healthz.
+    audit_.append_async(rec, [refusal = std::move(refusal), done](std::uint64_t, const std::string*) mutable {
+        done(std::move(refusal));
+    });
 }
 
-IssuanceOutcome IssuanceService::issue(const NodeIdentity& node, const protocol::LeafRequest& request) {
+void IssuanceService::issue_async(const NodeIdentity& node, const protocol::LeafRequest& request, IssuanceDone done) {
     const auto started = std::chrono::steady_clock::now();
     if (auto why = audit_.failure())
         return refuse(node, request,
                       {protocol::ErrorCode::audit_unavailable, "the audit log cannot be written; nothing is issued until "
                                                                "an operator fixes it: " + *why},
-                      unavailable_retry_after_);
+                      unavailable_retry_after_, done);
 
     auto verdict = policy_.evaluate(request);
-    if (auto* error = std::get_if<protocol::Error>(&verdict)) return refuse(node, request, std::move(*error));
+    if (auto* error = std::get_if<protocol::Error>(&verdict)) return refuse(node, request, std::move(*error), {}, done);
     const auto& approved = std::get<policy::ApprovedLeaf>(verdict);
 
     if (auto rate = rate_limiter_.try_acquire(node.fingerprint); !rate.allowed)
@@ -86,7 +89,7 @@ IssuanceOutcome IssuanceService::issue(const NodeIdentity& node, const protocol:
                       {protocol::ErrorCode::rate_limited,
                        "node '" + node.name + "' exceeded its issuance rate; retry after " +
                            std::to_string(rate.retry_after.count()) + " s"},
-                      rate.retry_after);
+                      rate.retry_after, done);
 
     const auto now = std::chrono::system_clock::now();
     LeafOrder order;
@@ -100,7 +103,7 @@ IssuanceOutcome IssuanceService::issue(const NodeIdentity& node, const protocol:
     try {
         leaf = issuer_.issue(order);
     } catch (const pkcs11::HsmUnavailable& e) {
-        return refuse(node, request, {protocol::ErrorCode::hsm_unavailable, e.what()}, unavailable_retry_after_);
+        return refuse(node, request, {protocol::ErrorCode::hsm_unavailable, e.what()}, unavailable_retry_after_, done);
     }
 
     protocol::LeafResponse response;
@@ -117,27 +120,38 @@ IssuanceOutcome IssuanceService::issue(const NodeIdentity& node, const protocol:
     rec.not_before = response.not_before;
     rec.not_after = response.not_after;
     if (request.lifetime_seconds) rec.requested_lifetime_s = *request.lifetime_seconds;
-    try {
-        response.audit_seq = audit_.append(rec);
-    } catch (const audit::AuditUnavailable& e) {
-        return refuse(node, request,
-                      {protocol::ErrorCode::audit_unavailable,
-                       std::string("the audit record could not be written, so the certificate was discarded: ") +
-                           e.what()},
-                      unavailable_retry_after_);
-    }
 
     response.certificate_pem = std::move(leaf.pem);
     response.chain_pem = chain_pem_;
     response.serial_hex = std::move(leaf.serial_hex);
-    nodes_.record(node, true);
-    metrics_.issued.fetch_add(1, std::memory_order_relaxed);
-    if (approved.lifetime_capped) metrics_.lifetime_capped.fetch_add(1, std::memory_order_relaxed);
-    metrics_.latency_us_sum.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                                     std::chrono::steady_clock::now() - started)
-                                                                     .count()),
-                                      std::memory_order_relaxed);
-    return response;
+    // Nothing leaves before its record is durable: the answer is built in the completion.
+    audit_.append_async(rec, [this, node, request, response = std::move(response), done, started,
+                              capped = approved.lifetime_capped](std::uint64_t seq, const std::string* error) mutable {
+        if (error != nullptr) {
+            metrics_.refused(protocol::ErrorCode::audit_unavailable);
+            nodes_.record(node, false);
+            done(IssuanceRefusal{{protocol::ErrorCode::audit_unavailable,
+                                  "the audit record could not be written, so the certificate was discarded: " + *error},
+                                 unavailable_retry_after_});
+            return;
+        }
+        response.audit_seq = seq;
+        nodes_.record(node, true);
+        metrics_.issued.fetch_add(1, std::memory_order_relaxed);
+        if (capped) metrics_.lifetime_capped.fetch_add(1, std::memory_order_relaxed);
+        metrics_.latency_us_sum.fetch_add(
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()),
+            std::memory_order_relaxed);
+        done(std::move(response));
+    });
+}
+
+IssuanceOutcome IssuanceService::issue(const NodeIdentity& node, const protocol::LeafRequest& request) {
+    std::promise<IssuanceOutcome> outcome;
+    auto ready = outcome.get_future();
+    issue_async(node, request, [&outcome](IssuanceOutcome o) { outcome.set_value(std::move(o)); });
+    return ready.get();
 }
 
 }  // namespace ca

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -46,14 +47,20 @@ public:
                     audit::AuditLog& audit, NodeRegistry& nodes, std::vector<std::string> chain_pem,
                     std::chrono::seconds unavailable_retry_after);
 
-    // `node` must come from a verified client certificate.
+    using IssuanceDone = std::function<void(IssuanceOutcome)>;
+
+    // `node` must come from a verified client certificate. Signs on the calling thread, then
+    // returns: `done` runs once the audit record is durable (on the audit writer's thread,
+    // so it must be quick), or at once for refusals the log cannot take.
+    void issue_async(const NodeIdentity& node, const protocol::LeafRequest& request, IssuanceDone done);
+    // The same, waiting for the outcome.
     IssuanceOutcome issue(const NodeIdentity& node, const protocol::LeafRequest& request);
 
     const IssuanceMetrics& metrics() const { return metrics_; }
 
 private:
-    IssuanceRefusal refuse(const NodeIdentity& node, const protocol::LeafRequest& request, protocol::Error error,
-                           std::chrono::seconds retry_after = {});
+    void refuse(const NodeIdentity& node, const protocol::LeafRequest& request, protocol::Error error,
+                std::chrono::seconds retry_after, const IssuanceDone& done);
 
     const policy::IssuancePolicy& policy_;
     policy::RateLimiter& rate_limiter_;

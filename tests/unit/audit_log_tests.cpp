@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -410,4 +413,66 @@ TEST_CASE("append after close throws, and close is idempotent") {
     log.close();
     log.close();
     CHECK_THROWS_WITH(log.append(sample_decision(2)), ContainsSubstring("closed"));
+}
+
+TEST_CASE("asynchronous appends report each record once it is durable, in order, and the log verifies") {
+    TempDir tmp;
+    SoftwareSigner signer;
+    const auto cfg = config_for(tmp);
+    constexpr int kRecords = 500;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::uint64_t> seqs;
+    int errors = 0;
+    {
+        AuditLog log(cfg, signer);
+        for (int i = 0; i < kRecords; ++i) {
+            log.append_async(sample_decision(i), [&, i](std::uint64_t seq, const std::string* error) {
+                // durable means: in the file when we are told
+                const auto lines = read_lines(cfg.dir / log_file_name(1));
+                std::lock_guard lock(mu);
+                if (error != nullptr || lines.size() < seq + 1 ||
+                    lines[seq].find("host" + std::to_string(i) + ".example.com") == std::string::npos)
+                    ++errors;
+                seqs.push_back(seq);
+                cv.notify_all();
+            });
+        }
+        std::unique_lock lock(mu);
+        REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return seqs.size() == kRecords; }));
+    }
+    CHECK(errors == 0);
+    CHECK(std::is_sorted(seqs.begin(), seqs.end()));
+    const VerifyReport r = verify(cfg.dir, signer);
+    INFO(r.problem);
+    CHECK(r.intact);
+}
+
+TEST_CASE("asynchronous appends are told when the disk fails, and later ones at once") {
+    TempDir tmp;
+    SoftwareSigner signer;
+    const auto cfg = config_for(tmp);
+    FailingDisk disk;
+    AuditLog log(cfg, signer, disk);
+    log.append(sample_decision(0));
+    disk.fail_writes = true;
+    std::mutex mu;
+    std::condition_variable cv;
+    int told = 0, failed = 0;
+    auto done = [&](std::uint64_t, const std::string* error) {
+        std::lock_guard lock(mu);
+        ++told;
+        if (error != nullptr && error->find("No space left on device") != std::string::npos) ++failed;
+        cv.notify_all();
+    };
+    for (int i = 1; i <= 20; ++i) log.append_async(sample_decision(i), done);
+    {
+        std::unique_lock lock(mu);
+        REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return told == 20; }));
+    }
+    CHECK(failed == 20);
+    log.append_async(sample_decision(99), done);  // the log has failed: answered on this thread
+    std::lock_guard lock(mu);
+    CHECK(told == 21);
+    CHECK(failed == 21);
 }
