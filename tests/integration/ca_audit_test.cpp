@@ -10,6 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <atomic>
 #include <fstream>
@@ -184,8 +189,17 @@ TEST_CASE("while the HSM is gone requests get 503 and the service recovers by it
                                                                    kSoftHsmModule.string(), "-n", socket.string(),
                                                                    "pkcs11:token=splitca-issuing"},
                                            work / "hsm.log", hsm_env);
-        for (int i = 0; i < 100 && !std::filesystem::exists(socket); ++i)
+        // Ready when it accepts a connection, not merely when the socket file exists.
+        for (int i = 0; i < 250; ++i) {
+            int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_un addr{};
+            addr.sun_family = AF_UNIX;
+            std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+            const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+            ::close(fd);
+            if (up) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
         return hsm;
     };
     auto hsm = start_hsm();
