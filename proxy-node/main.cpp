@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     try {
         ::signal(SIGPIPE, SIG_IGN);
         const proxy::NodeConfig config = proxy::load_node_config(argv[2]);
-        proxy::ConnectionLog log(config.connection_log);
+        proxy::ConnectionLog log(config.connection_log, config.name);
         proxy::Metrics metrics;
         proxy::UpstreamVerifier upstream(config.upstream);
         proxy::LeafKeyRing keys(config.leaf.key_rotation);

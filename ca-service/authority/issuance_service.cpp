@@ -96,6 +96,7 @@ void IssuanceService::issue_async(const NodeIdentity& node, const protocol::Leaf
     order.dns_names = approved.dns_names;
     order.ip_addresses = approved.ip_addresses;
     order.public_key = approved.spki_der;
+    order.node_name = node.name;
     order.not_before = std::chrono::time_point_cast<std::chrono::seconds>(now - approved.backdate);
     order.not_after = std::chrono::time_point_cast<std::chrono::seconds>(now + approved.lifetime);
 

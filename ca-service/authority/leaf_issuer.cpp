@@ -16,7 +16,8 @@ namespace {
 using der::Bytes;
 
 constexpr std::size_t kKeyIdBytes = 20;    // RFC 7093 method 1: leftmost 160 bits of SHA-256
-constexpr std::size_t kMaxCommonName = 64;  // X.520 ub-common-name
+constexpr std::size_t kMaxCommonName = 64;          // X.520 ub-common-name
+constexpr std::size_t kMaxOrganizationalUnit = 64;  // X.520 ub-organizational-unit-name
 
 // Extension encodings (RFC 5280 section 4.2).
 const Bytes kBasicConstraintsLeaf = {0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00};
@@ -28,6 +29,7 @@ const Bytes kOidSubjectAltName = {0x06, 0x03, 0x55, 0x1d, 0x11};
 const Bytes kOidSubjectKeyId = {0x06, 0x03, 0x55, 0x1d, 0x0e};
 const Bytes kOidAuthorityKeyId = {0x06, 0x03, 0x55, 0x1d, 0x23};
 const Bytes kOidCommonName = {0x06, 0x03, 0x55, 0x04, 0x03};
+const Bytes kOidOrganizationalUnit = {0x06, 0x03, 0x55, 0x04, 0x0b};
 const Bytes kVersion3 = {0xa0, 0x03, 0x02, 0x01, 0x02};
 const Bytes kCritical = {0x01, 0x01, 0xff};
 
@@ -94,17 +96,19 @@ IssuedLeaf LeafIssuer::issue(const LeafOrder& order) const {
         return der::sequence({nb, na});
     }();
 
-    // Subject: CN = the first DNS name when it fits, else empty (then the SAN is critical).
-    Bytes subject;
+    // Subject: OU = the node's name (who asked), CN = the first DNS name when it fits; with
+    // no CN the SAN is critical.
+    Bytes rdns;
+    if (!order.node_name.empty() && order.node_name.size() <= kMaxOrganizationalUnit) {
+        Bytes ou_value = der::tlv(der::tag::kUtf8String, ossl::as_bytes(order.node_name));
+        der::append_tlv(rdns, der::tag::kSet, der::sequence({kOidOrganizationalUnit, ou_value}));
+    }
     const bool has_cn = !order.dns_names.empty() && order.dns_names.front().size() <= kMaxCommonName;
     if (has_cn) {
         Bytes cn_value = der::tlv(der::tag::kUtf8String, ossl::as_bytes(order.dns_names.front()));
-        Bytes atv = der::sequence({kOidCommonName, cn_value});
-        Bytes rdn = der::tlv(der::tag::kSet, atv);
-        subject = der::tlv(der::tag::kSequence, rdn);
-    } else {
-        subject = der::tlv(der::tag::kSequence, {});
+        der::append_tlv(rdns, der::tag::kSet, der::sequence({kOidCommonName, cn_value}));
     }
+    const Bytes subject = der::tlv(der::tag::kSequence, rdns);
 
     Bytes general_names;
     for (const auto& name : order.dns_names) der::append_tlv(general_names, der::tag::context(2, false), ossl::as_bytes(name));

@@ -1,7 +1,8 @@
 #pragma once
 // Builds and signs leaf certificates. The profile is fixed here, whatever a node asks:
 // CA:FALSE (critical), keyUsage digitalSignature (critical), EKU serverAuth only, the
-// approved names as SANs, a 128-bit random serial, SKI/AKI, and the approved validity.
+// approved names as SANs, the requesting node's name as subject OU (so a forged certificate
+// seen anywhere names the node that obtained it), a 128-bit random serial, SKI/AKI, and the approved validity.
 //
 // Fast path: everything constant (issuer name, algorithm identifier, AKI, the fixed
 // extensions) is DER-encoded once; each leaf is a few appends, one SHA-256 and one HSM
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ca {
@@ -24,6 +26,7 @@ struct LeafOrder {
     std::span<const std::string> dns_names;      // normalised, validated by the policy
     std::span<const ossl::Bytes> ip_addresses;   // 4 or 16 bytes each, network order
     std::span<const std::uint8_t> public_key;    // DER SubjectPublicKeyInfo, validated
+    std::string_view node_name;                  // the requesting node (subject OU); may be empty
     std::chrono::system_clock::time_point not_before;
     std::chrono::system_clock::time_point not_after;
 };

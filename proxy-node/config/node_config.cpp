@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <set>
@@ -57,6 +58,13 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     NodeConfig c;
     c.source = file;
     c.name = r.string("node.name");
+    // The name appears in every log line, in metrics labels and in the leaves' subject:
+    // keep it to the characters hsm-setup uses.
+    if (c.name.empty() || c.name.size() > 64 ||
+        !std::all_of(c.name.begin(), c.name.end(), [](unsigned char ch) {
+            return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+        }))
+        r.fail("node.name", "must be 1-64 characters of letters, digits, '-', '_' or '.' (is '" + c.name + "')");
     c.proxy_listen = r.endpoint("listen.proxy");
     c.management_listen = r.endpoint("listen.management");
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <stdexcept>
+#include <utility>
 
 namespace proxy {
 
@@ -17,8 +18,8 @@ nlohmann::json tls_json(const TlsSummary& t) {
 
 }  // namespace
 
-ConnectionLog::ConnectionLog(const std::filesystem::path& file)
-    : out_(file.empty() ? stdout : std::fopen(file.c_str(), "a")), owned_(!file.empty()) {
+ConnectionLog::ConnectionLog(const std::filesystem::path& file, std::string node)
+    : node_(std::move(node)), out_(file.empty() ? stdout : std::fopen(file.c_str(), "a")), owned_(!file.empty()) {
     if (out_ == nullptr) throw std::runtime_error("cannot open the connection log " + file.string() + " for appending");
 }
 
@@ -31,6 +32,7 @@ void ConnectionLog::write(const ConnectionRecord& r) {
     nlohmann::json j = {
         {"ts", protocol::rfc3339(r.started)},
         {"type", "connection"},
+        {"node", node_},
         {"client", r.client},
         {"mode", r.mode},
         {"host", r.requested_host},
@@ -58,6 +60,7 @@ void ConnectionLog::write(const ConnectionRecord& r) {
 void ConnectionLog::event(const std::string& what, const std::string& detail) {
     nlohmann::json j = {{"ts", protocol::rfc3339(std::chrono::system_clock::now())},
                         {"type", "event"},
+                        {"node", node_},
                         {"event", what},
                         {"detail", detail}};
     std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -48,7 +48,8 @@ struct ConnectionRecord {
 
 class ConnectionLog {
 public:
-    explicit ConnectionLog(const std::filesystem::path& file);  // empty: stdout
+    // Every line names the node (`node`), so logs merged from several nodes stay attributable.
+    ConnectionLog(const std::filesystem::path& file, std::string node);  // file empty: stdout
     ~ConnectionLog();
     ConnectionLog(const ConnectionLog&) = delete;
     ConnectionLog& operator=(const ConnectionLog&) = delete;
@@ -59,6 +60,7 @@ public:
 
 private:
     std::mutex mu_;
+    std::string node_;
     std::FILE* out_;
     bool owned_;
 };

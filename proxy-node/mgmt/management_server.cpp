@@ -41,7 +41,12 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
                                 {"active_connections", ctx.metrics.connections_active.load()}};
             out = response(200, "application/json", j.dump() + "\n");
         } else if (head->target == "/metrics") {
-            out = response(200, "text/plain; version=0.0.4", render_prometheus(ctx.metrics, ctx.leaves, ctx.ca));
+            // The node's identity as an info metric, so merged dashboards can tell nodes apart.
+            std::string text = "# HELP proxy_node_info The node this proxy runs as (its service-PKI name).\n"
+                               "# TYPE proxy_node_info gauge\nproxy_node_info{node=\"" +
+                               ctx.config.name + "\"} 1\n";
+            text += render_prometheus(ctx.metrics, ctx.leaves, ctx.ca);
+            out = response(200, "text/plain; version=0.0.4", text);
         } else {
             out = response(404, "text/plain", "not found\n");
         }

@@ -27,6 +27,7 @@ struct ProxyOptions {
     std::string ca_service_extra;              // extra lines for [ca_service]
     std::string leaf_extra;                    // extra lines for [leaf]
     bool system_trust = false;                 // tests trust only their own origin root
+    std::string node = "node-1";               // identity from the TestCa's nodes/<node>/
 };
 
 class ProxyNode {
@@ -37,12 +38,12 @@ public:
         std::filesystem::create_directories(work_);
         const auto& d = ca.dir;
         std::ofstream cfg(config_file());
-        cfg << "[node]\nname = \"node-1\"\n"
+        cfg << "[node]\nname = \"" << options.node << "\"\n"
             << "[listen]\nproxy = \"127.0.0.1:" << port_ << "\"\nmanagement = \"127.0.0.1:" << mgmt_port_ << "\"\n"
             << "[ca_service]\nurl = \"https://127.0.0.1:" << ca_port << "\"\n"
             << "server_ca = \"" << (d / "pki/service-ca.pem").string() << "\"\n"
-            << "certificate = \"" << (d / "nodes/node-1/node.pem").string() << "\"\n"
-            << "private_key = \"" << (d / "nodes/node-1/node.key").string() << "\"\n"
+            << "certificate = \"" << (d / "nodes" / options.node / "node.pem").string() << "\"\n"
+            << "private_key = \"" << (d / "nodes" / options.node / "node.key").string() << "\"\n"
             << options.ca_service_extra
             << "[upstream]\nextra_ca = \"" << extra_ca.string() << "\"\n"
             << "system_trust = " << (options.system_trust ? "true" : "false") << "\n"

@@ -192,6 +192,10 @@ TEST_CASE("the forged certificate chains to the root, names the host and obeys t
     auto leaf = ossl::certificate_from_pem(pems[0]);
     X509* c = leaf.get();
     CHECK(X509_check_host(c, "other.test.example", 0, 0, nullptr) == 1);
+    // The subject names the node that obtained it (OU), then the host (CN).
+    char subject[256];
+    X509_NAME_oneline(X509_get_subject_name(c), subject, sizeof subject);
+    CHECK(std::string(subject) == "/OU=node-1/CN=other.test.example");
     CHECK(X509_check_ca(c) == 0);
     CHECK(X509_get_key_usage(c) == KU_DIGITAL_SIGNATURE);
     CHECK(X509_get_extended_key_usage(c) == XKU_SSL_SERVER);
