@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
         proxy::LeafKeyRing keys(config.leaf.key_rotation);
         proxy::CaClient ca(config.ca_service);
         proxy::LeafCache leaves(ca, keys, config.leaf);
-        proxy::ProxyContext ctx{config, ca, leaves, upstream, metrics, log};
+        proxy::tls::ClientFacingContext client_tls;
+        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;

@@ -2,7 +2,6 @@
 
 #include "ossl/pem.hpp"
 #include "protocol/time.hpp"
-#include "tls/server_context.hpp"
 
 #include <arpa/inet.h>
 
@@ -149,7 +148,21 @@ std::shared_ptr<const ForgedLeaf> LeafCache::build(const protocol::LeafResponse&
                                                    std::shared_ptr<const LeafKey> key) const {
     auto leaf = std::make_shared<ForgedLeaf>();
     leaf->certificate = ossl::certificate_from_pem(response.certificate_pem);
-    for (const auto& pem : response.chain_pem) leaf->chain.push_back(ossl::certificate_from_pem(pem));
+    {
+        std::lock_guard lock(chain_mu_);
+        if (!chain_ || chain_pem_ != response.chain_pem) {
+            ossl::X509Stack parsed(sk_X509_new_null());
+            if (!parsed) throw std::bad_alloc();
+            for (const auto& pem : response.chain_pem) {
+                auto cert = ossl::certificate_from_pem(pem);
+                if (sk_X509_push(parsed.get(), cert.get()) == 0) throw std::bad_alloc();
+                cert.release();
+            }
+            chain_ = std::make_shared<const ossl::X509Stack>(std::move(parsed));
+            chain_pem_ = response.chain_pem;
+        }
+        leaf->chain = chain_;
+    }
     auto* sans = static_cast<GENERAL_NAMES*>(
         X509_get_ext_d2i(leaf->certificate.get(), NID_subject_alt_name, nullptr, nullptr));
     ossl::GeneralNames owned(sans);
@@ -175,7 +188,8 @@ std::shared_ptr<const ForgedLeaf> LeafCache::build(const protocol::LeafResponse&
                                                                                           config_.renew_fraction);
     leaf->serial = response.serial_hex;
     leaf->key = std::move(key);
-    leaf->server_ctx = tls::make_server_context(*leaf->certificate, leaf->chain, *leaf->key->key);
+    if (X509_check_private_key(leaf->certificate.get(), leaf->key->key.get()) != 1)
+        throw std::runtime_error("the certificate is not for this node's leaf key");
     return leaf;
 }
 

@@ -28,9 +28,8 @@ namespace proxy {
 struct ForgedLeaf {
     std::vector<std::string> names;  // as issued, lower case
     ossl::X509Ptr certificate;
-    std::vector<ossl::X509Ptr> chain;  // issuing CA first
+    std::shared_ptr<const ossl::X509Stack> chain;  // issuing CA first; shared by leaves with the same chain
     std::shared_ptr<const LeafKey> key;
-    ossl::SslCtx server_ctx;  // client-facing context presenting this leaf
     std::chrono::system_clock::time_point not_after;
     std::chrono::system_clock::time_point renew_at;
     std::string serial;
@@ -102,6 +101,10 @@ private:
     std::unordered_map<std::string, Flight> flights_;
     // Lets callbacks from ca-client threads that outlive the cache see that it is gone.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    // The chain the ca-service sent last, parsed once (it changes only at CA rotation).
+    mutable std::mutex chain_mu_;
+    mutable std::vector<std::string> chain_pem_;
+    mutable std::shared_ptr<const ossl::X509Stack> chain_;
     Stats stats_;
 };
 

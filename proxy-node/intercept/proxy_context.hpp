@@ -6,6 +6,7 @@
 #include "config/node_config.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
+#include "tls/server_context.hpp"
 #include "upstream/upstream_verifier.hpp"
 
 namespace proxy {
@@ -15,6 +16,7 @@ struct ProxyContext {
     CaClient& ca;
     LeafCache& leaves;
     UpstreamVerifier& upstream;
+    const tls::ClientFacingContext& client_tls;
     Metrics& metrics;
     ConnectionLog& log;
 };

@@ -223,9 +223,7 @@ private:
             co_return;
         }
 
-        ossl::Ssl client_ssl(SSL_new(leaf->server_ctx.get()));
-        if (!client_ssl) throw std::runtime_error("cannot create a client-facing TLS session");
-        SSL_set_accept_state(client_ssl.get());
+        ossl::Ssl client_ssl = ctx_.client_tls.new_session(*leaf->certificate, **leaf->chain, *leaf->key->key);
         tls::ServerChoices choices;
         if (verdict.ok()) choices.alpn = upstream_alpn;
         else if (std::find(hello.alpn.begin(), hello.alpn.end(), kHttp11) != hello.alpn.end())

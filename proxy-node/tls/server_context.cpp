@@ -34,20 +34,14 @@ int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, cons
 
 }  // namespace
 
-ossl::SslCtx make_server_context(X509& leaf, const std::vector<ossl::X509Ptr>& chain, EVP_PKEY& key) {
-    ossl::SslCtx ctx(SSL_CTX_new(TLS_server_method()));
-    if (!ctx) throw ossl::Error("creating the client-facing TLS context");
-    SSL_CTX* c = ctx.get();
+ClientFacingContext::ClientFacingContext() : ctx_(SSL_CTX_new(TLS_server_method())) {
+    if (!ctx_) throw ossl::Error("creating the client-facing TLS context");
+    SSL_CTX* c = ctx_.get();
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     SSL_CTX_set_security_level(c, kSecurityLevel);
     SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_clear_options(c, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
     if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) throw ossl::Error("setting the client-facing cipher list");
-    if (SSL_CTX_use_certificate(c, &leaf) != 1) throw ossl::Error("loading the forged leaf certificate");
-    for (const auto& ca : chain)
-        if (SSL_CTX_add1_chain_cert(c, ca.get()) != 1) throw ossl::Error("adding the issuing CA to the chain");
-    if (SSL_CTX_use_PrivateKey(c, &key) != 1) throw ossl::Error("loading the leaf private key");
-    if (SSL_CTX_check_private_key(c) != 1) throw ossl::Error("the leaf certificate does not match the leaf key");
     SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
     SSL_CTX_set_read_ahead(c, 1);
     // Several records per recv() on bulk transfers.
@@ -55,7 +49,16 @@ ossl::SslCtx make_server_context(X509& leaf, const std::vector<ossl::X509Ptr>& c
     // Stateless tickets keep returning clients cheap without server-side session state.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(c, 1);
-    return ctx;
+}
+
+ossl::Ssl ClientFacingContext::new_session(X509& leaf, STACK_OF(X509) & chain, EVP_PKEY& key) const {
+    ossl::Ssl ssl(SSL_new(ctx_.get()));
+    if (!ssl) throw ossl::Error("creating a client-facing TLS session");
+    // Checks that the key matches the certificate, and takes its own references.
+    if (SSL_use_cert_and_key(ssl.get(), &leaf, &key, &chain, 1) != 1)
+        throw ossl::Error("presenting the forged leaf (certificate, key and chain)");
+    SSL_set_accept_state(ssl.get());
+    return ssl;
 }
 
 void attach_choices(SSL& ssl, ServerChoices& choices) { SSL_set_app_data(&ssl, &choices); }
