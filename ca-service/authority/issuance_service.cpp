@@ -80,6 +80,15 @@ void IssuanceService::issue_async(const NodeIdentity& node, const protocol::Leaf
                                                                "an operator fixes it: " + *why},
                       unavailable_retry_after_, done);
 
+    // A revoked node's attempt is refused and put on the record: it is what an operator
+    // looks for after revoking a node that may be in the wrong hands.
+    if (nodes_.is_revoked(node))
+        return refuse(node, request,
+                      {protocol::ErrorCode::node_revoked,
+                       "the certificate of '" + node.name + "' (sha256 " + node.fingerprint +
+                           ") has been revoked by an operator"},
+                      {}, done);
+
     auto verdict = policy_.evaluate(request);
     if (auto* error = std::get_if<protocol::Error>(&verdict)) return refuse(node, request, std::move(*error), {}, done);
     const auto& approved = std::get<policy::ApprovedLeaf>(verdict);
