@@ -2,6 +2,8 @@
 // The proxy-node configuration (the proxy-node.toml hsm-setup writes), parsed once into
 // plain structs. Behaviour code never looks at configuration text.
 
+#include "access/client_networks.hpp"
+#include "bypass/bypass_rules.hpp"
 #include "settings/toml_reader.hpp"
 
 #include <chrono>
@@ -71,6 +73,9 @@ struct NodeConfig {
     UpstreamSection upstream;
     LeafSection leaf;
     LimitsSection limits;
+    // Client networks that may use the proxy listener ([access] allowed_clients).
+    std::vector<access::Network> allowed_clients = access::default_allowed_clients();
+    bypass::BypassRules bypass;  // [bypass]
     unsigned worker_threads = 0;  // 0: one per CPU
     std::filesystem::path connection_log;  // empty: stdout
 };

@@ -15,6 +15,7 @@
 
 #include "http/error_page.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -49,6 +50,40 @@ asio::awaitable<void> refuse_overloaded(tcp::socket socket) {
     co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
 }
 
+access::Address client_address(const asio::ip::address& a) {
+    access::Address out;
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), out.bytes.begin());
+    } else {
+        out.v6 = true;
+        const auto b = a.to_v6().to_bytes();
+        std::copy(b.begin(), b.end(), out.bytes.begin());
+    }
+    return out;
+}
+
+// Only access.allowed_clients may use the proxy. Others are closed before a byte of theirs
+// is read or a byte written (an unlisted network learns nothing about the proxy), logged
+// and counted.
+bool client_allowed(ProxyContext& ctx, tcp::socket& socket) {
+    asio::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (!ec && ctx.clients.allows(client_address(remote.address()))) return true;
+    ConnectionRecord rec;
+    if (!ec) {
+        const auto a = remote.address();
+        rec.client = (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(remote.port());
+    }
+    rec.decision = decision::kBlocked;
+    rec.reason = Reason::client_not_allowed;
+    rec.detail = ec ? "the client's address is unknown: " + ec.message() : "the client's address is not in access.allowed_clients";
+    ctx.metrics.count(rec.decision, rec.reason);
+    ctx.log.write(rec);
+    socket.close(ec);
+    return false;
+}
+
 asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
                                   std::vector<std::unique_ptr<asio::io_context>>& workers) {
     std::size_t next = 0;
@@ -65,6 +100,7 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
             continue;
         }
         ++ctx.metrics.connections_accepted;
+        if (!client_allowed(ctx, socket)) continue;
         if (ctx.metrics.connections_active.load() >= ctx.config.limits.max_connections) {
             ctx.metrics.count(decision::kFailed, Reason::overloaded);
             asio::co_spawn(target, refuse_overloaded(std::move(socket)), asio::detached);

@@ -3,6 +3,7 @@
 // for every connection it serves (OpenSSL 3.0 context creation is expensive).
 
 #include "ossl/handles.hpp"
+#include "tls/client_hello.hpp"
 
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ struct ServerChoices {
 // TLS 1.2/1.3, ECDHE + AEAD suites only, no compression or renegotiation, session
 // tickets on; presents `leaf` followed by `chain`.
 ossl::SslCtx make_server_context(X509& leaf, const std::vector<ossl::X509Ptr>& chain, EVP_PKEY& key);
+
+// Whether the client-facing context can complete a handshake with a client that sent
+// `hello` (a version and a suite in common); if not, `why` says what the client offered.
+enum class Terminable { yes, no_version, no_suite };
+Terminable can_terminate(const ClientHello& hello, std::string& why);
 
 // Points the shared context at this connection's choices; `choices` must outlive the handshake.
 void attach_choices(SSL& ssl, ServerChoices& choices);
