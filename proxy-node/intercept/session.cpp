@@ -172,10 +172,12 @@ private:
         watchdog_->phase(limits_.client_hello_timeout);
         tls::ClientHello hello;
         if (!co_await read_client_hello(hello, target->port)) {
-            if (non_tls_tunnel_)
-                co_await bypass_tunnel(target->host, target->port,
-                                       {Reason::bypass_rule, std::string(bypass::kRuleLogReason),
-                                        "the tunnel's first bytes are not TLS; tunnelled by bypass.non_tls"});
+            if (non_tls_tunnel_) {
+                // Named, not a temporary in the co_await expression: GCC 12 destroys those twice.
+                const bypass::BypassDecision why{Reason::bypass_rule, std::string(bypass::kRuleLogReason),
+                                                 "the tunnel's first bytes are not TLS; tunnelled by bypass.non_tls"};
+                co_await bypass_tunnel(target->host, target->port, why);
+            }
             co_return;
         }
         std::string server_name = connect_host;
@@ -187,8 +189,8 @@ private:
             }
         }
         rec_.requested_host = server_name;
-        if (co_await bypassed(hello.server_name.empty() ? std::string() : server_name, connect_host, *target, hello))
-            co_return;
+        const std::string sni = hello.server_name.empty() ? std::string() : server_name;
+        if (co_await bypassed(sni, connect_host, *target, hello)) co_return;
 
         // Upstream first: its verdict decides what the client is shown, and its ALPN choice
         // is the only one the client may be given.
@@ -212,14 +214,13 @@ private:
                 rec_.upstream_cert_sha256 = seen.leaf_sha256;
                 if (ctx_.config.bypass.client_certificate == bypass::Rule::tunnel) {
                     upstream_tls.reset();
-                    ctx_.bypass.remember_client_certificate(hello.server_name.empty() ? "" : server_name, connect_host,
-                                                            target->port);
+                    ctx_.bypass.remember_client_certificate(sni, connect_host, target->port);
                     ctx_.metrics.bypass_learned_hosts = ctx_.bypass.learned_hosts();
-                    co_await bypass_tunnel(target->host, target->port,
-                                           {Reason::bypass_client_certificate, "client_certificate",
-                                            "the server requested a client certificate (remembered for " +
-                                                std::to_string(ctx_.config.bypass.client_certificate_memory.count()) +
-                                                " s)"});
+                    const bypass::BypassDecision why{
+                        Reason::bypass_client_certificate, "client_certificate",
+                        "the server requested a client certificate (remembered for " +
+                            std::to_string(ctx_.config.bypass.client_certificate_memory.count()) + " s)"};
+                    co_await bypass_tunnel(target->host, target->port, why);
                     co_return;
                 }
                 verdict = {Reason::client_certificate_required,
@@ -276,8 +277,7 @@ private:
             std::string detail =
                 client_tls.failure().text + (verdict.ok() ? "" : "; upstream: " + std::string(code(verdict.reason)));
             if (client_alert.description >= 0)
-                detail = client_rejected(client_alert.description, hello.server_name.empty() ? "" : server_name,
-                                         connect_host, target->port, verdict.ok()) + detail;
+                detail = client_rejected(client_alert.description, sni, connect_host, target->port, verdict.ok()) + detail;
             finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::client_handshake_failed, detail);
             co_return;
         }
@@ -311,13 +311,15 @@ private:
         const auto terminable = tls::can_terminate(hello, why);
         if (terminable == tls::Terminable::yes) co_return false;
         if (ctx_.config.bypass.unsupported_tls == bypass::Rule::tunnel) {
-            co_await bypass_tunnel(target.host, target.port,
-                                   {Reason::bypass_rule, std::string(bypass::kRuleLogReason),
-                                    why + "; tunnelled by bypass.unsupported_tls"});
+            const bypass::BypassDecision by_rule{Reason::bypass_rule, std::string(bypass::kRuleLogReason),
+                                                  why + "; tunnelled by bypass.unsupported_tls"};
+            co_await bypass_tunnel(target.host, target.port, by_rule);
             co_return true;
         }
         // Refused the way a TLS server would: a fatal alert the client can show.
-        co_await refuse_hello(terminable == tls::Terminable::no_version ? kAlertProtocolVersion : kAlertHandshakeFailure);
+        const std::uint8_t alert =
+            terminable == tls::Terminable::no_version ? kAlertProtocolVersion : kAlertHandshakeFailure;
+        co_await refuse_hello(alert);
         finish(decision::kBlocked, Reason::unsupported_client_tls, why + "; refused by bypass.unsupported_tls");
         co_return true;
     }
