@@ -26,6 +26,7 @@ constexpr std::int64_t kMaxLearnSeconds = 30LL * 24 * 3600;
 constexpr std::int64_t kMaxLearnedEntries = 10'000'000;
 constexpr std::size_t kMaxAllowedNetworks = 10000;
 constexpr std::size_t kMaxHostLists = 100;
+constexpr std::size_t kMaxProxyListeners = 16;
 
 using Reader = settings::TomlReader;
 
@@ -36,6 +37,29 @@ std::chrono::milliseconds millis(const Reader& r, const std::string& key, std::c
 bool is_ip_literal(const std::string& s) {
     unsigned char buf[16];
     return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+// listen.proxy: "H:P", or a list of them (e.g. an IPv4 and an IPv6 address).
+std::vector<Endpoint> proxy_listeners(const Reader& r) {
+    constexpr const char* kKey = "listen.proxy";
+    const auto* n = r.node(kKey);
+    if (n == nullptr || !n->is_array()) return {r.endpoint(kKey)};
+    std::vector<Endpoint> out;
+    for (const auto& text : r.strings(kKey)) {
+        Endpoint ep;
+        try {
+            ep = settings::parse_endpoint(text);
+        } catch (const std::invalid_argument& e) {
+            r.fail(kKey, e.what());
+        }
+        if (!is_ip_literal(ep.host)) r.fail(kKey, "'" + ep.host + "' is not an IP address to listen on");
+        for (const auto& other : out)
+            if (other.host == ep.host && other.port == ep.port) r.fail(kKey, "'" + text + "' is listed twice");
+        out.push_back(ep);
+    }
+    if (out.empty()) r.fail(kKey, "is empty: give at least one \"address:port\"");
+    if (out.size() > kMaxProxyListeners) r.fail(kKey, "more than " + std::to_string(kMaxProxyListeners) + " addresses");
+    return out;
 }
 
 bypass::Rule rule(const Reader& r, const std::string& key, bypass::Rule fallback) {
@@ -130,7 +154,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     NodeConfig c;
     c.source = file;
     c.name = r.string("node.name");
-    c.proxy_listen = r.endpoint("listen.proxy");
+    c.proxy_listen = proxy_listeners(r);
     c.management_listen = r.endpoint("listen.management");
 
     auto& cs = c.ca_service;

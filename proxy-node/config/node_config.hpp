@@ -67,7 +67,7 @@ struct LimitsSection {
 struct NodeConfig {
     std::filesystem::path source;
     std::string name;
-    Endpoint proxy_listen;
+    std::vector<Endpoint> proxy_listen;  // one listener per address ("H:P" or a list of them)
     Endpoint management_listen;
     CaServiceSection ca_service;
     UpstreamSection upstream;

@@ -7,6 +7,7 @@
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -38,6 +39,9 @@ tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std:
     if (ec) throw std::runtime_error(what + ": '" + ep.host + "' is not an IP address to listen on");
     acceptor.open(endpoint.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
+    // An IPv6 listener serves IPv6 only: IPv4 is listened on where it is configured, so
+    // "0.0.0.0:P" and "[::]:P" can both be listed.
+    if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true));
     acceptor.bind(endpoint, ec);
     if (ec) throw std::runtime_error(what + ": cannot listen on " + ep.host + ":" + std::to_string(ep.port) + ": " + ec.message());
     acceptor.listen(kListenBacklog);
@@ -123,10 +127,16 @@ int run_proxy(ProxyContext& ctx) {
         guards.emplace_back(workers.back()->get_executor());
     }
     asio::io_context& main_io = *workers.front();
-    tcp::acceptor proxy_acceptor = open_acceptor(main_io, cfg.proxy_listen, "listen.proxy");
+    std::vector<tcp::acceptor> proxy_acceptors;
+    std::string listening;
+    for (const auto& ep : cfg.proxy_listen) {
+        proxy_acceptors.push_back(open_acceptor(main_io, ep, "listen.proxy"));
+        listening += (listening.empty() ? "" : ", ") + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
+                     ":" + std::to_string(ep.port);
+    }
     tcp::acceptor mgmt_acceptor = open_acceptor(main_io, cfg.management_listen, "listen.management");
 
-    asio::co_spawn(main_io, accept_loop(ctx, proxy_acceptor, workers), asio::detached);
+    for (auto& acceptor : proxy_acceptors) asio::co_spawn(main_io, accept_loop(ctx, acceptor, workers), asio::detached);
     asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca}, mgmt_acceptor), asio::detached);
 
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
@@ -149,7 +159,7 @@ int run_proxy(ProxyContext& ctx) {
         if (ec) return;
         ctx.metrics.draining = true;
         asio::error_code ignored;
-        proxy_acceptor.close(ignored);  // stop accepting; the management listener stays up
+        for (auto& acceptor : proxy_acceptors) acceptor.close(ignored);  // stop accepting; management stays up
         ctx.log.event("draining", "signal " + std::to_string(signo) + ", " +
                                       std::to_string(ctx.metrics.connections_active.load()) + " open connections, up to " +
                                       std::to_string(cfg.limits.drain_timeout.count()) + " s");
@@ -157,7 +167,7 @@ int run_proxy(ProxyContext& ctx) {
         poll_drain();
     });
 
-    ctx.log.event("listening", "proxy " + cfg.proxy_listen.host + ":" + std::to_string(cfg.proxy_listen.port) +
+    ctx.log.event("listening", "proxy " + listening +
                                    ", management " + cfg.management_listen.host + ":" +
                                    std::to_string(cfg.management_listen.port) + ", " + std::to_string(threads) +
                                    " worker threads");

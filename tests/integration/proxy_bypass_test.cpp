@@ -7,6 +7,7 @@
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 
+#include "config/node_config.hpp"
 #include "ossl/pem.hpp"
 
 #include <catch2/catch_test_macros.hpp>
@@ -442,5 +443,80 @@ TEST_CASE("bad [access] and [bypass] settings stop the node with an error naming
         CHECK(r.exit_code == 1);
         CHECK_THAT(r.output, ContainsSubstring(file.string() + ": " + c.words));
     }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the proxy listens on every configured address; bad listen addresses are named", "[proxy][access][config]") {
+    auto& f = fixture();
+    auto base_node = f.proxy("listen-base", "");
+    const std::string base = read_file(base_node->config_file());
+    const std::string proxy_line = "proxy = \"127.0.0.1:" + std::to_string(base_node->port()) + "\"";
+    const auto mgmt = base_node->mgmt_url("/healthz");
+    base_node.reset();
+    REQUIRE(base.find(proxy_line) != std::string::npos);
+    auto dir = work_dir("listen");
+    auto with_listen = [&](const std::string& value) {
+        std::string text = base;
+        text.replace(text.find(proxy_line), proxy_line.size(), "proxy = " + value);
+        const auto file = dir / "proxy-node.toml";
+        std::ofstream(file) << text;
+        return file;
+    };
+    const auto p1 = free_port();
+    const auto p2 = free_port();
+    const auto file = with_listen("[\"127.0.0.1:" + std::to_string(p1) + "\", \"127.0.0.3:" + std::to_string(p2) + "\"]");
+    {
+        Child node({(kBinDir / "proxy-node").string(), "--config", file.string()}, dir / "proxy.log");
+        for (int i = 0; i < 200 && run({"curl", "-s", "--max-time", "1", mgmt}).exit_code != 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        for (const std::string& listener : {"127.0.0.1:" + std::to_string(p1), "127.0.0.3:" + std::to_string(p2)}) {
+            CAPTURE(listener);
+            auto r = run({"curl", "-sS", "--max-time", "30", "-x", "http://" + listener, "--cacert",
+                          f.interception_root().string(), "--capath", "/nonexistent", f.origins.url("good.test.example")});
+            INFO(r.output << read_file(dir / "proxy.log"));
+            CHECK(r.exit_code == 0);
+            CHECK_THAT(r.output, ContainsSubstring("hello from good.test.example"));
+        }
+        // Not listening where it was not told to.
+        auto elsewhere = run({"curl", "-sS", "--max-time", "5", "-x", "http://127.0.0.3:" + std::to_string(p1),
+                              f.origins.url("good.test.example")});
+        CHECK(elsewhere.exit_code == 7);  // CURLE_COULDNT_CONNECT
+    }
+    struct Case {
+        std::string value, words;
+    };
+    for (const auto& c : {Case{"[\"localhost:3128\"]", "listen.proxy: 'localhost' is not an IP address to listen on"},
+                          Case{"[]", "listen.proxy: is empty"},
+                          Case{"[\"127.0.0.1:1\", \"127.0.0.1:1\"]", "listen.proxy: '127.0.0.1:1' is listed twice"},
+                          Case{"[\"127.0.0.1\"]", "listen.proxy: '127.0.0.1' is not HOST:PORT"}}) {
+        CAPTURE(c.value);
+        auto r = run({(kBinDir / "proxy-node").string(), "--config", with_listen(c.value).string()}, {},
+                     std::chrono::seconds(20));
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, ContainsSubstring(c.words));
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the proxy-node.toml hsm-setup writes has the access defaults and a working example bypass list",
+          "[proxy][bypass][config]") {
+    const auto& ca = TestCa::shared();
+    const auto text = read_file(ca.dir / "nodes/node-1/proxy-node.toml");
+    auto c = proxy::load_node_config(ca.dir / "nodes/node-1/proxy-node.toml");
+    CHECK(c.allowed_clients.size() == 6);
+    CHECK(c.bypass.patterns.empty());  // nothing bypassed by default
+    CHECK(c.bypass.learn_rejected.count() == 0);
+    CHECK(c.bypass.unsupported_tls == proxy::bypass::Rule::refuse);
+    CHECK(c.bypass.non_tls == proxy::bypass::Rule::refuse);
+    // Uncommenting the example list is all an operator has to do.
+    const std::string commented = "# host_lists = [";
+    REQUIRE(text.find(commented) != std::string::npos);
+    std::string enabled = text;
+    enabled.replace(enabled.find(commented), commented.size(), "host_lists = [");
+    auto dir = work_dir("hsm-config");
+    std::ofstream(dir / "proxy-node.toml") << enabled;
+    auto e = proxy::load_node_config(dir / "proxy-node.toml");
+    CHECK(e.bypass.patterns.size() > 10);
     std::filesystem::remove_all(dir);
 }
