@@ -347,7 +347,8 @@ private:
         co_await relay_raw(client_, upstream_, limits_.relay_buffer_bytes, *watchdog_, counts);
         rec_.bytes_client_to_upstream = counts.client_to_upstream;
         rec_.bytes_upstream_to_client = counts.upstream_to_client;
-        finish(decision::kBypassed, why.reason, why.detail);
+        finish(decision::kBypassed, why.reason,
+               why.detail + (watchdog_->expired() ? "; closed after limits.idle_timeout_seconds without traffic" : ""));
     }
 
     // The client sent an alert during the handshake with the forged certificate. Returns the
