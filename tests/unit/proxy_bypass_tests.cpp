@@ -5,11 +5,16 @@
 #include "bypass/host_patterns.hpp"
 #include "bypass/learned_hosts.hpp"
 #include "support/process.hpp"
+#include "tls/alerts.hpp"
 #include "tls/server_context.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
 #include <fstream>
 
 using namespace proxy;
@@ -204,4 +209,62 @@ TEST_CASE("ClientHellos the proxy cannot terminate are recognised", "[proxy][byp
     grease.cipher_suites = {0x002f};
     CHECK(tls::can_terminate(grease, why) == tls::Terminable::no_version);
     CHECK_THAT(why, ContainsSubstring("at most TLS 1.1"));
+}
+
+namespace {
+
+// A real ClientHello from OpenSSL with the given version range and TLS 1.2 cipher list.
+std::vector<std::uint8_t> openssl_hello(int min_version, int max_version, const char* tls12_ciphers) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_security_level(ctx, 0);
+    SSL_CTX_set_min_proto_version(ctx, min_version);
+    SSL_CTX_set_max_proto_version(ctx, max_version);
+    SSL_CTX_set_cipher_list(ctx, tls12_ciphers);
+    SSL* ssl = SSL_new(ctx);
+    BIO* rbio = BIO_new(BIO_s_mem());
+    BIO* wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_tlsext_host_name(ssl, "hello.example");
+    SSL_connect(ssl);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(wbio, &data);
+    std::vector<std::uint8_t> out(data, data + len);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return out;
+}
+
+tls::Terminable terminable(const std::vector<std::uint8_t>& wire, std::string& why) {
+    tls::ClientHello h;
+    REQUIRE(tls::parse_client_hello(wire, 16384, h) == tls::HelloStatus::complete);
+    return tls::can_terminate(h, why);
+}
+
+}  // namespace
+
+TEST_CASE("real OpenSSL ClientHellos: versions and suites are read and judged", "[proxy][bypass][tls]") {
+    std::string why;
+    tls::ClientHello modern;
+    REQUIRE(tls::parse_client_hello(openssl_hello(TLS1_2_VERSION, TLS1_3_VERSION, "DEFAULT"), 16384, modern) ==
+            tls::HelloStatus::complete);
+    CHECK(modern.legacy_version == 0x0303);
+    CHECK(std::find(modern.supported_versions.begin(), modern.supported_versions.end(), 0x0304) !=
+          modern.supported_versions.end());
+    CHECK(std::find(modern.cipher_suites.begin(), modern.cipher_suites.end(), 0x1301) != modern.cipher_suites.end());
+    CHECK(tls::can_terminate(modern, why) == tls::Terminable::yes);
+    CHECK(terminable(openssl_hello(TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256"), why) ==
+          tls::Terminable::yes);
+    CHECK(terminable(openssl_hello(TLS1_VERSION, TLS1_VERSION, "ALL:@SECLEVEL=0"), why) == tls::Terminable::no_version);
+    CHECK_THAT(why, ContainsSubstring("at most TLS 1.0"));
+    CHECK(terminable(openssl_hello(TLS1_2_VERSION, TLS1_2_VERSION, "AES128-SHA:AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"),
+                     why) == tls::Terminable::no_suite);
+}
+
+TEST_CASE("alert names are the RFC names", "[proxy][bypass][tls]") {
+    CHECK(tls::alert_name(48) == "unknown_ca");
+    CHECK(tls::alert_name(42) == "bad_certificate");
+    CHECK(tls::alert_name(46) == "certificate_unknown");
+    CHECK(tls::alert_name(116) == "certificate_required");
+    CHECK(tls::alert_name(250) == "alert_250");
 }
