@@ -2,6 +2,8 @@
 // memory, asks the ca-service for short-lived certificates, validates every upstream as a
 // browser would, and relays. See proxy-node/README.md.
 
+#include "access/client_networks.hpp"
+#include "bypass/bypass_policy.hpp"
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
 #include "certs/leaf_key.hpp"
@@ -39,7 +41,9 @@ int main(int argc, char** argv) {
         proxy::CaClient ca(config.ca_service);
         proxy::LeafCache leaves(ca, keys, config.leaf);
         proxy::tls::ClientFacingContext client_tls;
-        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log};
+        proxy::access::ClientNetworks clients(config.allowed_clients);
+        proxy::bypass::BypassPolicy bypass(config.bypass);
+        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log, clients, bypass};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;

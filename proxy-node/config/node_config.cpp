@@ -23,6 +23,11 @@ constexpr std::int64_t kMaxHeadBytes = 1024 * 1024;
 constexpr std::int64_t kMinBufferBytes = 4 * 1024;
 constexpr std::int64_t kMaxBufferBytes = 4 * 1024 * 1024;
 constexpr std::int64_t kMaxLifetimeSeconds = 30LL * 24 * 3600;
+constexpr std::int64_t kMaxLearnSeconds = 30LL * 24 * 3600;
+constexpr std::int64_t kMaxLearnedEntries = 10'000'000;
+constexpr std::size_t kMaxAllowedNetworks = 10000;
+constexpr std::size_t kMaxHostLists = 100;
+constexpr std::size_t kMaxProxyListeners = 16;
 
 using Reader = settings::TomlReader;
 
@@ -35,13 +40,102 @@ bool is_ip_literal(const std::string& s) {
     return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
+// listen.proxy: "H:P", or a list of them (e.g. an IPv4 and an IPv6 address).
+std::vector<Endpoint> proxy_listeners(const Reader& r) {
+    constexpr const char* kKey = "listen.proxy";
+    const auto* n = r.node(kKey);
+    if (n == nullptr || !n->is_array()) return {r.endpoint(kKey)};
+    std::vector<Endpoint> out;
+    for (const auto& text : r.strings(kKey)) {
+        Endpoint ep;
+        try {
+            ep = settings::parse_endpoint(text);
+        } catch (const std::invalid_argument& e) {
+            r.fail(kKey, e.what());
+        }
+        if (!is_ip_literal(ep.host)) r.fail(kKey, "'" + ep.host + "' is not an IP address to listen on");
+        for (const auto& other : out)
+            if (other.host == ep.host && other.port == ep.port) r.fail(kKey, "'" + text + "' is listed twice");
+        out.push_back(ep);
+    }
+    if (out.empty()) r.fail(kKey, "is empty: give at least one \"address:port\"");
+    if (out.size() > kMaxProxyListeners) r.fail(kKey, "more than " + std::to_string(kMaxProxyListeners) + " addresses");
+    return out;
+}
+
+bypass::Rule rule(const Reader& r, const std::string& key, bypass::Rule fallback) {
+    const std::string v = r.string(key, fallback == bypass::Rule::tunnel ? "tunnel" : "refuse");
+    if (v == "refuse") return bypass::Rule::refuse;
+    if (v == "tunnel") return bypass::Rule::tunnel;
+    r.fail(key, "must be \"refuse\" or \"tunnel\" (is '" + v + "')");
+}
+
+std::vector<access::Network> allowed_clients(const Reader& r) {
+    constexpr const char* kKey = "access.allowed_clients";
+    if (r.node(kKey) == nullptr) return access::default_allowed_clients();
+    const auto texts = r.strings(kKey);
+    if (texts.empty()) r.fail(kKey, "is empty: no client could use the proxy (list networks, e.g. [\"10.0.0.0/8\"])");
+    if (texts.size() > kMaxAllowedNetworks) r.fail(kKey, "more than " + std::to_string(kMaxAllowedNetworks) + " networks");
+    std::vector<access::Network> out;
+    for (const auto& t : texts) {
+        std::string error;
+        auto n = access::parse_network(t, error);
+        if (!n) r.fail(kKey, error);
+        out.push_back(std::move(*n));
+    }
+    return out;
+}
+
+bypass::BypassRules bypass_rules(const Reader& r) {
+    bypass::BypassRules b;
+    for (const auto& t : r.strings("bypass.hosts")) {
+        std::string error;
+        auto p = bypass::parse_host_pattern(t, error);
+        if (!p) r.fail("bypass.hosts", error);
+        b.patterns.push_back(std::move(*p));
+    }
+    const auto lists = r.strings("bypass.host_lists");
+    if (lists.size() > kMaxHostLists) r.fail("bypass.host_lists", "more than " + std::to_string(kMaxHostLists) + " files");
+    for (const auto& file : lists) {
+        std::error_code ec;
+        if (file.empty() || !std::filesystem::is_regular_file(file, ec))
+            r.fail("bypass.host_lists", "'" + file + "' does not exist or is not a file");
+        try {
+            auto more = bypass::load_host_list(file);
+            b.patterns.insert(b.patterns.end(), more.begin(), more.end());
+        } catch (const std::runtime_error& e) {
+            r.fail("bypass.host_lists", e.what());
+        }
+    }
+    b.client_certificate = rule(r, "bypass.client_certificate", b.client_certificate);
+    b.client_certificate_memory = std::chrono::seconds(r.integer(
+        "bypass.client_certificate_memory_seconds", b.client_certificate_memory.count(), 0, kMaxLearnSeconds));
+    b.learn_rejected =
+        std::chrono::seconds(r.integer("bypass.learn_rejected_seconds", b.learn_rejected.count(), 0, kMaxLearnSeconds));
+    b.learned_entries = static_cast<std::size_t>(
+        r.integer("bypass.learned_entries", static_cast<std::int64_t>(b.learned_entries), 0, kMaxLearnedEntries));
+    b.unsupported_tls = rule(r, "bypass.unsupported_tls", b.unsupported_tls);
+    b.non_tls = rule(r, "bypass.non_tls", b.non_tls);
+    if (const auto* ports = r.node("bypass.non_tls_ports")) {
+        const auto* arr = ports->as_array();
+        if (arr == nullptr) r.fail("bypass.non_tls_ports", "must be an array of port numbers, e.g. [443]");
+        b.non_tls_ports.clear();
+        for (const auto& e : *arr) {
+            auto v = e.value_exact<std::int64_t>();
+            if (!v || *v < 1 || *v > 65535) r.fail("bypass.non_tls_ports", "must be an array of port numbers 1-65535");
+            b.non_tls_ports.push_back(static_cast<std::uint16_t>(*v));
+        }
+    }
+    return b;
+}
+
 }  // namespace
 
 
 NodeConfig load_node_config(const std::filesystem::path& file) {
     const toml::table root = Reader::parse_file(file);
     const Reader r(root, file, "proxy-node/README.md");
-    r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads"});
+    r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads", "access", "bypass"});
     r.only_keys("node", {"name"});
     r.only_keys("listen", {"proxy", "management"});
     r.only_keys("ca_service", {"url", "server_ca", "certificate", "private_key", "connect_timeout_ms",
@@ -54,6 +148,9 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
                            "certificate_timeout_ms", "idle_timeout_seconds", "drain_timeout_seconds"});
     r.only_keys("log", {"connections"});
     r.only_keys("threads", {"workers"});
+    r.only_keys("access", {"allowed_clients"});
+    r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",
+                           "learn_rejected_seconds", "learned_entries", "unsupported_tls", "non_tls", "non_tls_ports"});
 
     NodeConfig c;
     c.source = file;
@@ -65,7 +162,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
             return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
         }))
         r.fail("node.name", "must be 1-64 characters of letters, digits, '-', '_' or '.' (is '" + c.name + "')");
-    c.proxy_listen = r.endpoint("listen.proxy");
+    c.proxy_listen = proxy_listeners(r);
     c.management_listen = r.endpoint("listen.management");
 
     auto& cs = c.ca_service;
@@ -139,6 +236,9 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     lim.idle_timeout = std::chrono::seconds(r.integer("limits.idle_timeout_seconds", lim.idle_timeout.count(), 1, 86400));
     lim.drain_timeout =
         std::chrono::seconds(r.integer("limits.drain_timeout_seconds", lim.drain_timeout.count(), 0, 3600));
+
+    c.allowed_clients = allowed_clients(r);
+    c.bypass = bypass_rules(r);
 
     c.connection_log = r.string("log.connections", "-");
     if (c.connection_log == "-") c.connection_log.clear();

@@ -2,6 +2,8 @@
 // The proxy-node configuration (the proxy-node.toml hsm-setup writes), parsed once into
 // plain structs. Behaviour code never looks at configuration text.
 
+#include "access/client_networks.hpp"
+#include "bypass/bypass_rules.hpp"
 #include "settings/toml_reader.hpp"
 
 #include <chrono>
@@ -65,12 +67,15 @@ struct LimitsSection {
 struct NodeConfig {
     std::filesystem::path source;
     std::string name;
-    Endpoint proxy_listen;
+    std::vector<Endpoint> proxy_listen;  // one listener per address ("H:P" or a list of them)
     Endpoint management_listen;
     CaServiceSection ca_service;
     UpstreamSection upstream;
     LeafSection leaf;
     LimitsSection limits;
+    // Client networks that may use the proxy listener ([access] allowed_clients).
+    std::vector<access::Network> allowed_clients = access::default_allowed_clients();
+    bypass::BypassRules bypass;  // [bypass]
     unsigned worker_threads = 0;  // 0: one per CPU
     std::filesystem::path connection_log;  // empty: stdout
 };

@@ -1,6 +1,8 @@
 #pragma once
 // Everything a proxied connection needs, handed to it (no globals).
 
+#include "access/client_networks.hpp"
+#include "bypass/bypass_policy.hpp"
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
 #include "config/node_config.hpp"
@@ -19,6 +21,8 @@ struct ProxyContext {
     const tls::ClientFacingContext& client_tls;
     Metrics& metrics;
     ConnectionLog& log;
+    const access::ClientNetworks& clients;  // who may use the proxy listener
+    bypass::BypassPolicy& bypass;           // what is tunnelled without decrypting
 };
 
 }  // namespace proxy

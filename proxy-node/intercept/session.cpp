@@ -3,14 +3,17 @@
 #include "certs/names.hpp"
 #include "http/error_page.hpp"
 #include "http/request_head.hpp"
+#include "intercept/raw_relay.hpp"
 #include "intercept/watchdog.hpp"
 #include "ossl/pem.hpp"
+#include "tls/alerts.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/server_context.hpp"
 #include "tls/tls_stream.hpp"
 
 #include <asio/connect.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/read.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -34,6 +37,9 @@ constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;
 // Names from the upstream certificate considered for the leaf request, before filtering.
 constexpr std::size_t kMaxUpstreamSans = 64;
 constexpr std::string_view kHttp11 = "http/1.1";
+// A fatal TLS alert record (level 2), sent when the proxy refuses a ClientHello it cannot serve.
+constexpr std::uint8_t kAlertProtocolVersion = 70;
+constexpr std::uint8_t kAlertHandshakeFailure = 40;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
     const auto a = ep.address();
@@ -153,7 +159,8 @@ private:
         rec_.requested_host = connect_host;
         // While the ca-service is known to be down, a name without a cached certificate
         // cannot be served: say so in the CONNECT answer, the only place a client shows it.
-        if (!is_ip_literal(connect_host) && !ctx_.ca.available() && !ctx_.leaves.find(connect_host)) {
+        if (!is_ip_literal(connect_host) && !ctx_.ca.available() && !ctx_.leaves.find(connect_host) &&
+            !ctx_.bypass.covers_connect(connect_host, target->port)) {
             co_await refuse_plain(Reason::ca_unavailable, connect_host, "");
             co_return;
         }
@@ -164,7 +171,15 @@ private:
 
         watchdog_->phase(limits_.client_hello_timeout);
         tls::ClientHello hello;
-        if (!co_await read_client_hello(hello)) co_return;
+        if (!co_await read_client_hello(hello, target->port)) {
+            if (non_tls_tunnel_) {
+                // Named, not a temporary in the co_await expression: GCC 12 destroys those twice.
+                const bypass::BypassDecision why{Reason::bypass_rule, std::string(bypass::kRuleLogReason),
+                                                 "the tunnel's first bytes are not TLS; tunnelled by bypass.non_tls"};
+                co_await bypass_tunnel(target->host, target->port, why);
+            }
+            co_return;
+        }
         std::string server_name = connect_host;
         if (!hello.server_name.empty()) {
             server_name = normalise_name(hello.server_name);
@@ -174,6 +189,8 @@ private:
             }
         }
         rec_.requested_host = server_name;
+        const std::string sni = hello.server_name.empty() ? std::string() : server_name;
+        if (co_await bypassed(sni, connect_host, *target, hello)) co_return;
 
         // Upstream first: its verdict decides what the client is shown, and its ALPN choice
         // is the only one the client may be given.
@@ -191,6 +208,24 @@ private:
             SSL* ussl = upstream_tls->ssl();
             verdict = ok ? ctx_.upstream.check_established(ussl) : ctx_.upstream.classify_failure(ussl, upstream_tls->failure());
             if (!ok && watchdog_->expired()) verdict = {Reason::timeout, "upstream TLS handshake timed out"};
+            if (!ok && seen.client_certificate_requested && !watchdog_->expired()) {
+                // The proxy cannot present the client's certificate: abandon this attempt and
+                // let the client's own (still unread) ClientHello reach the server.
+                rec_.upstream_cert_sha256 = seen.leaf_sha256;
+                if (ctx_.config.bypass.client_certificate == bypass::Rule::tunnel) {
+                    upstream_tls.reset();
+                    ctx_.bypass.remember_client_certificate(sni, connect_host, target->port);
+                    ctx_.metrics.bypass_learned_hosts = ctx_.bypass.learned_hosts();
+                    const bypass::BypassDecision why{
+                        Reason::bypass_client_certificate, "client_certificate",
+                        "the server requested a client certificate (remembered for " +
+                            std::to_string(ctx_.config.bypass.client_certificate_memory.count()) + " s)"};
+                    co_await bypass_tunnel(target->host, target->port, why);
+                    co_return;
+                }
+                verdict = {Reason::client_certificate_required,
+                           "the server requested a client certificate and bypass.client_certificate is \"refuse\""};
+            }
             if (!verdict.ok()) SSL_set_app_data(ussl, nullptr);
             rec_.upstream_cert_sha256 = seen.leaf_sha256;
             if (X509* peer = SSL_get0_peer_certificate(ussl)) {
@@ -229,13 +264,19 @@ private:
         else if (std::find(hello.alpn.begin(), hello.alpn.end(), kHttp11) != hello.alpn.end())
             choices.alpn = kHttp11;  // the error page is HTTP/1.1
         tls::attach_choices(*client_ssl, choices);
+        tls::ReceivedAlert client_alert;
+        tls::watch_received_alerts(*client_ssl, client_alert);
         tls::TlsStream client_tls(client_, std::move(client_ssl));
         watchdog_->phase(limits_.handshake_timeout);
         const bool client_ok = co_await client_tls.handshake();
         SSL_set_app_data(client_tls.ssl(), nullptr);
+        tls::stop_watching_alerts(*client_tls.ssl());
         if (!client_ok) {
-            finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::client_handshake_failed,
-                   client_tls.failure().text + (verdict.ok() ? "" : "; upstream: " + std::string(code(verdict.reason))));
+            std::string detail =
+                client_tls.failure().text + (verdict.ok() ? "" : "; upstream: " + std::string(code(verdict.reason)));
+            if (client_alert.description >= 0)
+                detail = client_rejected(client_alert.description, sni, connect_host, target->port, verdict.ok()) + detail;
+            finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::client_handshake_failed, detail);
             co_return;
         }
         rec_.client_tls = summarize(client_tls.ssl());
@@ -254,7 +295,89 @@ private:
         finish(decision::kIntercepted, Reason::none, "");
     }
 
-    awaitable<bool> read_client_hello(tls::ClientHello& hello) {
+    // --- bypass: tunnels that are not decrypted ------------------------------------------------
+
+    // Tunnels the connection if a pattern or a learned host says so, or if the client's TLS
+    // cannot be terminated (then bypass.unsupported_tls decides). True when it is dealt with.
+    awaitable<bool> bypassed(const std::string& sni, const std::string& connect_host, const http::Authority& target,
+                             const tls::ClientHello& hello) {
+        if (auto why = ctx_.bypass.decide(sni, connect_host, target.port)) {
+            co_await bypass_tunnel(target.host, target.port, *why);
+            co_return true;
+        }
+        std::string why;
+        const auto terminable = tls::can_terminate(hello, why);
+        if (terminable == tls::Terminable::yes) co_return false;
+        if (ctx_.config.bypass.unsupported_tls == bypass::Rule::tunnel) {
+            const bypass::BypassDecision by_rule{Reason::bypass_rule, std::string(bypass::kRuleLogReason),
+                                                  why + "; tunnelled by bypass.unsupported_tls"};
+            co_await bypass_tunnel(target.host, target.port, by_rule);
+            co_return true;
+        }
+        // Refused the way a TLS server would: a fatal alert the client can show.
+        const std::uint8_t alert =
+            terminable == tls::Terminable::no_version ? kAlertProtocolVersion : kAlertHandshakeFailure;
+        co_await refuse_hello(alert);
+        finish(decision::kBlocked, Reason::unsupported_client_tls, why + "; refused by bypass.unsupported_tls");
+        co_return true;
+    }
+
+    // A raw TCP relay to the server (a fresh connection): the client's ClientHello, only
+    // peeked so far, goes first, and the two ends do their own TLS.
+    awaitable<void> bypass_tunnel(const std::string& host, std::uint16_t port, const bypass::BypassDecision& why) {
+        asio::error_code ec;
+        if (upstream_.is_open()) {
+            upstream_.shutdown(tcp::socket::shutdown_both, ec);
+            upstream_.close(ec);
+        }
+        rec_.upstream.clear();
+        rec_.upstream_tls = {};
+        rec_.reason_text = why.log_reason;
+        if (auto failure = co_await connect_upstream(host, port)) {
+            // The client waits for a ServerHello it will not get; closing is the only answer.
+            rec_.reason_text.clear();
+            finish(is_relay_failure(failure->reason) ? decision::kFailed : decision::kBlocked, failure->reason,
+                   failure->detail + " (tunnel for bypass reason " + why.log_reason + ")");
+            co_return;
+        }
+        watchdog_->idle(limits_.idle_timeout);
+        RelayCounts counts;
+        co_await relay_raw(client_, upstream_, limits_.relay_buffer_bytes, *watchdog_, counts);
+        rec_.bytes_client_to_upstream = counts.client_to_upstream;
+        rec_.bytes_upstream_to_client = counts.upstream_to_client;
+        finish(decision::kBypassed, why.reason,
+               why.detail + (watchdog_->expired() ? "; closed after limits.idle_timeout_seconds without traffic" : ""));
+    }
+
+    // The client sent an alert during the handshake with the forged certificate. Returns the
+    // start of the log detail; learns the host for bypass when configured and the alert
+    // says the certificate was rejected (never for an upstream the proxy refused).
+    std::string client_rejected(int alert, const std::string& sni, const std::string& connect_host, std::uint16_t port,
+                                bool upstream_ok) {
+        const std::string name = tls::alert_name(alert);
+        std::string detail = "the client sent alert " + name;
+        if (upstream_ok && ctx_.bypass.learn_rejection(sni, connect_host, port, name)) {
+            ctx_.metrics.bypass_learned_hosts = ctx_.bypass.learned_hosts();
+            const std::string what = (sni.empty() ? connect_host : sni) + " (CONNECT " + connect_host + ":" +
+                                     std::to_string(port) + ") for " +
+                                     std::to_string(ctx_.config.bypass.learn_rejected.count()) + " s";
+            detail += "; learned for bypass: " + what;
+            ctx_.log.event("bypass_learned", what + " after a client at " + rec_.client + " sent " + name);
+        }
+        return detail + "; ";
+    }
+
+    // Consumes the peeked ClientHello and answers it with a fatal alert.
+    awaitable<void> refuse_hello(std::uint8_t alert) {
+        asio::error_code ec;
+        std::vector<std::uint8_t> discard(hello_bytes_);
+        co_await asio::async_read(client_, asio::buffer(discard), asio::redirect_error(use_awaitable, ec));
+        const std::uint8_t record[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, alert};
+        co_await asio::async_write(client_, asio::buffer(record), asio::redirect_error(use_awaitable, ec));
+        client_.shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {
         std::vector<std::uint8_t> buf(kMaxClientHelloBytes + 1);
         std::size_t have = 0;
         for (;;) {
@@ -265,9 +388,15 @@ private:
                 co_return false;
             }
             switch (tls::parse_client_hello({buf.data(), have}, kMaxClientHelloBytes, hello)) {
-                case tls::HelloStatus::complete: co_return true;
+                case tls::HelloStatus::complete: hello_bytes_ = have; co_return true;
                 case tls::HelloStatus::need_more: continue;
                 case tls::HelloStatus::not_tls: {
+                    const auto& ports = ctx_.config.bypass.non_tls_ports;
+                    if (ctx_.config.bypass.non_tls == bypass::Rule::tunnel &&
+                        std::find(ports.begin(), ports.end(), port) != ports.end()) {
+                        non_tls_tunnel_ = true;
+                        co_return false;
+                    }
                     // Probably plain HTTP in the tunnel: answer in kind, it is what that client reads.
                     if (std::isalpha(buf[0])) co_await write_plain(http::error_response(Reason::not_tls, rec_.requested_host, ""));
                     finish(decision::kBlocked, Reason::not_tls, "the tunnel's first bytes are not a TLS handshake");
@@ -481,6 +610,8 @@ private:
     std::shared_ptr<Watchdog> watchdog_;
     ConnectionRecord rec_;
     bool finished_ = false;
+    std::size_t hello_bytes_ = 0;   // bytes of the peeked ClientHello
+    bool non_tls_tunnel_ = false;  // bypass.non_tls allows this non-TLS tunnel
 };
 
 }  // namespace

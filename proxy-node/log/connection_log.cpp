@@ -43,7 +43,7 @@ void ConnectionLog::write(const ConnectionRecord& r) {
         {"upstream_cert_sha256", r.upstream_cert_sha256},
         {"leaf", r.leaf},
         {"decision", r.decision},
-        {"reason", code(r.reason)},
+        {"reason", r.reason_text.empty() ? std::string(code(r.reason)) : r.reason_text},
         {"detail", r.detail},
         {"bytes_client_to_upstream", r.bytes_client_to_upstream},
         {"bytes_upstream_to_client", r.bytes_upstream_to_client},

@@ -25,6 +25,7 @@ inline constexpr const char* kIntercepted = "intercepted";  // TLS terminated, u
 inline constexpr const char* kProxied = "proxied";          // plain HTTP forwarded
 inline constexpr const char* kBlocked = "blocked";          // refused on validation or policy grounds
 inline constexpr const char* kFailed = "failed";            // could not be completed (unreachable, timeout, ...)
+inline constexpr const char* kBypassed = "bypassed";        // tunnelled without decrypting (reason says why)
 }  // namespace decision
 
 struct ConnectionRecord {
@@ -41,6 +42,7 @@ struct ConnectionRecord {
     std::string leaf;  // "cache" or "issued"
     std::string decision = decision::kFailed;
     Reason reason = Reason::none;
+    std::string reason_text;  // logged instead of code(reason) when set ("pattern:*.bank.example")
     std::string detail;
     std::uint64_t bytes_client_to_upstream = 0;
     std::uint64_t bytes_upstream_to_client = 0;

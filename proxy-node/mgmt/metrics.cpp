@@ -12,6 +12,7 @@ void Metrics::count(const std::string& d, Reason reason) {
     if (d == decision::kIntercepted) ++intercepted;
     else if (d == decision::kProxied) ++proxied;
     else if (d == decision::kBlocked) ++blocked;
+    else if (d == decision::kBypassed) ++bypassed;
     else ++failed;
     if (reason != Reason::none) ++by_reason[static_cast<std::size_t>(reason)];
 }
@@ -30,10 +31,19 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
     o << "proxy_connections_total{decision=\"intercepted\"} " << m.intercepted.load() << '\n'
       << "proxy_connections_total{decision=\"proxied\"} " << m.proxied.load() << '\n'
       << "proxy_connections_total{decision=\"blocked\"} " << m.blocked.load() << '\n'
-      << "proxy_connections_total{decision=\"failed\"} " << m.failed.load() << '\n';
+      << "proxy_connections_total{decision=\"failed\"} " << m.failed.load() << '\n'
+      << "proxy_connections_total{decision=\"bypassed\"} " << m.bypassed.load() << '\n';
     o << "# HELP proxy_refusals_total Blocked or failed connections by reason.\n# TYPE proxy_refusals_total counter\n";
     for (std::size_t i = 1; i < Metrics::kReasons; ++i)
-        o << "proxy_refusals_total{reason=\"" << code(static_cast<Reason>(i)) << "\"} " << m.by_reason[i].load() << '\n';
+        if (!is_bypass(static_cast<Reason>(i)))
+            o << "proxy_refusals_total{reason=\"" << code(static_cast<Reason>(i)) << "\"} " << m.by_reason[i].load() << '\n';
+    o << "# HELP proxy_bypassed_total Connections tunnelled without decryption, by reason.\n"
+         "# TYPE proxy_bypassed_total counter\n";
+    for (std::size_t i = 1; i < Metrics::kReasons; ++i)
+        if (is_bypass(static_cast<Reason>(i)))
+            o << "proxy_bypassed_total{reason=\"" << code(static_cast<Reason>(i)) << "\"} " << m.by_reason[i].load() << '\n';
+    gauge("proxy_bypass_learned_hosts", "Hosts in the learned bypass table (client certificate, client rejections).",
+          static_cast<double>(m.bypass_learned_hosts.load()));
     counter("proxy_bytes_client_to_upstream_total", "Payload bytes relayed towards servers.",
             m.bytes_client_to_upstream.load());
     counter("proxy_bytes_upstream_to_client_total", "Payload bytes relayed towards clients.",

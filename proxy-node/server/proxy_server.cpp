@@ -7,6 +7,7 @@
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 
 #include "http/error_page.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -37,6 +39,9 @@ tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std:
     if (ec) throw std::runtime_error(what + ": '" + ep.host + "' is not an IP address to listen on");
     acceptor.open(endpoint.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
+    // An IPv6 listener serves IPv6 only: IPv4 is listened on where it is configured, so
+    // "0.0.0.0:P" and "[::]:P" can both be listed.
+    if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true));
     acceptor.bind(endpoint, ec);
     if (ec) throw std::runtime_error(what + ": cannot listen on " + ep.host + ":" + std::to_string(ep.port) + ": " + ec.message());
     acceptor.listen(kListenBacklog);
@@ -47,6 +52,40 @@ asio::awaitable<void> refuse_overloaded(tcp::socket socket) {
     const std::string page = http::error_response(Reason::overloaded, "", "");
     asio::error_code ec;
     co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
+}
+
+access::Address client_address(const asio::ip::address& a) {
+    access::Address out;
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), out.bytes.begin());
+    } else {
+        out.v6 = true;
+        const auto b = a.to_v6().to_bytes();
+        std::copy(b.begin(), b.end(), out.bytes.begin());
+    }
+    return out;
+}
+
+// Only access.allowed_clients may use the proxy. Others are closed before a byte of theirs
+// is read or a byte written (an unlisted network learns nothing about the proxy), logged
+// and counted.
+bool client_allowed(ProxyContext& ctx, tcp::socket& socket) {
+    asio::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    if (!ec && ctx.clients.allows(client_address(remote.address()))) return true;
+    ConnectionRecord rec;
+    if (!ec) {
+        const auto a = remote.address();
+        rec.client = (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(remote.port());
+    }
+    rec.decision = decision::kBlocked;
+    rec.reason = Reason::client_not_allowed;
+    rec.detail = ec ? "the client's address is unknown: " + ec.message() : "the client's address is not in access.allowed_clients";
+    ctx.metrics.count(rec.decision, rec.reason);
+    ctx.log.write(rec);
+    socket.close(ec);
+    return false;
 }
 
 asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
@@ -65,6 +104,7 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
             continue;
         }
         ++ctx.metrics.connections_accepted;
+        if (!client_allowed(ctx, socket)) continue;
         if (ctx.metrics.connections_active.load() >= ctx.config.limits.max_connections) {
             ctx.metrics.count(decision::kFailed, Reason::overloaded);
             asio::co_spawn(target, refuse_overloaded(std::move(socket)), asio::detached);
@@ -87,10 +127,16 @@ int run_proxy(ProxyContext& ctx) {
         guards.emplace_back(workers.back()->get_executor());
     }
     asio::io_context& main_io = *workers.front();
-    tcp::acceptor proxy_acceptor = open_acceptor(main_io, cfg.proxy_listen, "listen.proxy");
+    std::vector<tcp::acceptor> proxy_acceptors;
+    std::string listening;
+    for (const auto& ep : cfg.proxy_listen) {
+        proxy_acceptors.push_back(open_acceptor(main_io, ep, "listen.proxy"));
+        listening += (listening.empty() ? "" : ", ") + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
+                     ":" + std::to_string(ep.port);
+    }
     tcp::acceptor mgmt_acceptor = open_acceptor(main_io, cfg.management_listen, "listen.management");
 
-    asio::co_spawn(main_io, accept_loop(ctx, proxy_acceptor, workers), asio::detached);
+    for (auto& acceptor : proxy_acceptors) asio::co_spawn(main_io, accept_loop(ctx, acceptor, workers), asio::detached);
     asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca}, mgmt_acceptor), asio::detached);
 
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
@@ -113,7 +159,7 @@ int run_proxy(ProxyContext& ctx) {
         if (ec) return;
         ctx.metrics.draining = true;
         asio::error_code ignored;
-        proxy_acceptor.close(ignored);  // stop accepting; the management listener stays up
+        for (auto& acceptor : proxy_acceptors) acceptor.close(ignored);  // stop accepting; management stays up
         ctx.log.event("draining", "signal " + std::to_string(signo) + ", " +
                                       std::to_string(ctx.metrics.connections_active.load()) + " open connections, up to " +
                                       std::to_string(cfg.limits.drain_timeout.count()) + " s");
@@ -121,7 +167,7 @@ int run_proxy(ProxyContext& ctx) {
         poll_drain();
     });
 
-    ctx.log.event("listening", "proxy " + cfg.proxy_listen.host + ":" + std::to_string(cfg.proxy_listen.port) +
+    ctx.log.event("listening", "proxy " + listening +
                                    ", management " + cfg.management_listen.host + ":" +
                                    std::to_string(cfg.management_listen.port) + ", " + std::to_string(threads) +
                                    " worker threads");

@@ -13,6 +13,7 @@ constexpr std::size_t kRecordHeader = 5;
 constexpr std::size_t kMaxRecordPayload = 16384 + 2048;  // TLSCiphertext bound (RFC 8446 5.2)
 constexpr std::uint16_t kExtServerName = 0;
 constexpr std::uint16_t kExtAlpn = 16;
+constexpr std::uint16_t kExtSupportedVersions = 43;
 constexpr std::uint8_t kSniHostName = 0;
 
 // A bounds-checked reader over the handshake bytes.
@@ -88,6 +89,12 @@ bool parse_extensions(std::span<const std::uint8_t> exts, ClientHello& out) {
                 if (!l.vec8(proto) || proto.empty()) return false;
                 out.alpn.emplace_back(proto.begin(), proto.end());
             }
+        } else if (type == kExtSupportedVersions) {
+            Cursor s(body);
+            std::span<const std::uint8_t> list;
+            if (!s.vec8(list) || !s.empty() || list.empty() || list.size() % 2 != 0) return false;
+            for (std::size_t i = 0; i < list.size(); i += 2)
+                out.supported_versions.push_back(static_cast<std::uint16_t>((list[i] << 8) | list[i + 1]));
         }
     }
     return true;
@@ -125,6 +132,9 @@ HelloStatus parse_client_hello(std::span<const std::uint8_t> data, std::size_t m
         !c.vec16(suites) || !c.vec8(compression))
         return HelloStatus::malformed;
     if (suites.empty() || suites.size() % 2 != 0 || compression.empty()) return HelloStatus::malformed;
+    out.legacy_version = static_cast<std::uint16_t>(version);
+    for (std::size_t i = 0; i < suites.size(); i += 2)
+        out.cipher_suites.push_back(static_cast<std::uint16_t>((suites[i] << 8) | suites[i + 1]));
     if (!c.empty()) {
         if (!c.vec16(extensions) || !c.empty()) return HelloStatus::malformed;
         if (!parse_extensions(extensions, out)) return HelloStatus::malformed;

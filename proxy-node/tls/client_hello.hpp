@@ -13,6 +13,9 @@ namespace proxy::tls {
 struct ClientHello {
     std::string server_name;         // SNI host_name, empty when absent
     std::vector<std::string> alpn;   // offered protocols, in the client's order
+    std::uint16_t legacy_version = 0;               // ClientHello.legacy_version (0x0303 for TLS 1.2+)
+    std::vector<std::uint16_t> supported_versions;  // the supported_versions extension (TLS 1.3 clients)
+    std::vector<std::uint16_t> cipher_suites;
 };
 
 enum class HelloStatus {

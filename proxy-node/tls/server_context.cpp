@@ -2,7 +2,9 @@
 
 #include "ossl/error.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <span>
 
 namespace proxy::tls {
 
@@ -13,6 +15,30 @@ namespace {
 constexpr const char* kTls12Ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
 constexpr int kSecurityLevel = 2;
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
+constexpr std::uint16_t kTls12 = 0x0303;
+constexpr std::uint16_t kTls13 = 0x0304;
+// TLS 1.3 suites OpenSSL serves by default (AES-GCM, ChaCha20).
+constexpr std::uint16_t kTls13Suites[] = {0x1301, 0x1302, 0x1303};
+// kTls12Ciphers with the leaf's EC key: ECDHE-ECDSA with AES-GCM or ChaCha20-Poly1305.
+constexpr std::uint16_t kTls12Suites[] = {0xC02B, 0xC02C, 0xCCA9};
+
+bool offers_any(const std::vector<std::uint16_t>& offered, std::span<const std::uint16_t> wanted) {
+    for (auto s : offered)
+        if (std::find(wanted.begin(), wanted.end(), s) != wanted.end()) return true;
+    return false;
+}
+
+std::string version_name(std::uint16_t v) {
+    switch (v) {
+        case 0x0300: return "SSL 3.0";
+        case 0x0301: return "TLS 1.0";
+        case 0x0302: return "TLS 1.1";
+        case 0x0303: return "TLS 1.2";
+        case 0x0304: return "TLS 1.3";
+        default: return "0x" + std::string(1, "0123456789abcdef"[v >> 12]) + "0123456789abcdef"[(v >> 8) & 15] +
+                        "0123456789abcdef"[(v >> 4) & 15] + "0123456789abcdef"[v & 15];
+    }
+}
 
 int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void*) {
@@ -59,6 +85,25 @@ ossl::Ssl ClientFacingContext::new_session(X509& leaf, STACK_OF(X509) & chain, E
         throw ossl::Error("presenting the forged leaf (certificate, key and chain)");
     SSL_set_accept_state(ssl.get());
     return ssl;
+}
+
+Terminable can_terminate(const ClientHello& hello, std::string& why) {
+    const auto& sv = hello.supported_versions;
+    // supported_versions, when present, replaces legacy_version (RFC 8446 4.2.1).
+    const bool tls13 = std::find(sv.begin(), sv.end(), kTls13) != sv.end();
+    const bool tls12 = sv.empty() ? hello.legacy_version >= kTls12 : std::find(sv.begin(), sv.end(), kTls12) != sv.end();
+    if (tls13 && offers_any(hello.cipher_suites, kTls13Suites)) return Terminable::yes;
+    if (tls12 && offers_any(hello.cipher_suites, kTls12Suites)) return Terminable::yes;
+    if (!tls12 && !tls13) {
+        std::uint16_t best = hello.legacy_version;
+        for (auto v : sv)
+            if ((v & 0xff00) == 0x0300 && v > best) best = v;  // ignores GREASE values
+        why = "the client offers at most " + version_name(best) + "; TLS 1.2 or 1.3 is required";
+        return Terminable::no_version;
+    }
+        why = "no cipher suite in common: the client offers " + std::to_string(hello.cipher_suites.size()) +
+              " suites, none of them TLS 1.3 AEAD or TLS 1.2 ECDHE-ECDSA with AES-GCM/ChaCha20";
+    return Terminable::no_suite;
 }
 
 void attach_choices(SSL& ssl, ServerChoices& choices) { SSL_set_app_data(&ssl, &choices); }

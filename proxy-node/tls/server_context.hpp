@@ -5,6 +5,7 @@
 // context.
 
 #include "ossl/handles.hpp"
+#include "tls/client_hello.hpp"
 
 #include <string>
 #include <vector>
@@ -31,6 +32,11 @@ public:
 private:
     ossl::SslCtx ctx_;
 };
+
+// Whether the client-facing context can complete a handshake with a client that sent
+// `hello` (a version and a suite in common); if not, `why` says what the client offered.
+enum class Terminable { yes, no_version, no_suite };
+Terminable can_terminate(const ClientHello& hello, std::string& why);
 
 // Points the shared context at this connection's choices; `choices` must outlive the handshake.
 void attach_choices(SSL& ssl, ServerChoices& choices);

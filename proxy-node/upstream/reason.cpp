@@ -30,6 +30,13 @@ std::string_view code(Reason r) {
         case Reason::certificate_refused: return "certificate_refused";
         case Reason::overloaded: return "overloaded";
         case Reason::shutting_down: return "shutting_down";
+        case Reason::client_not_allowed: return "client_not_allowed";
+        case Reason::unsupported_client_tls: return "unsupported_client_tls";
+        case Reason::client_certificate_required: return "client_certificate_required";
+        case Reason::bypass_pattern: return "pattern";
+        case Reason::bypass_client_certificate: return "client_certificate";
+        case Reason::bypass_learned: return "learned";
+        case Reason::bypass_rule: return "rule";
     }
     return "unknown";
 }
@@ -69,6 +76,19 @@ std::string_view describe(Reason r) {
         case Reason::certificate_refused: return "The certificate service refused to issue a certificate for this name.";
         case Reason::overloaded: return "The proxy is at its connection limit.";
         case Reason::shutting_down: return "The proxy is shutting down.";
+        case Reason::client_not_allowed: return "This client address may not use the proxy.";
+        case Reason::unsupported_client_tls:
+            return "The client offers only TLS versions or cipher suites the proxy does not support (TLS 1.2 with "
+                   "ECDHE-ECDSA and AES-GCM or ChaCha20, or TLS 1.3, is required).";
+        case Reason::client_certificate_required:
+            return "The server requires a client certificate, which cannot be presented through the proxy; this "
+                   "proxy is configured not to tunnel such servers.";
+        case Reason::bypass_pattern: return "Tunnelled without decryption: the host matches a bypass pattern.";
+        case Reason::bypass_client_certificate:
+            return "Tunnelled without decryption: the server asks for a client certificate.";
+        case Reason::bypass_learned:
+            return "Tunnelled without decryption: a client rejected the proxy's certificate for this host.";
+        case Reason::bypass_rule: return "Tunnelled without decryption by a configured rule.";
     }
     return "Unknown error.";
 }

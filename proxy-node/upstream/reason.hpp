@@ -38,7 +38,19 @@ enum class Reason {
     certificate_refused,  // the ca-service refused the name (policy)
     overloaded,
     shutting_down,
+    // Client access control and TLS the proxy cannot terminate.
+    client_not_allowed,      // the client's address is not in access.allowed_clients
+    unsupported_client_tls,  // the client offers only TLS versions or suites the proxy does not support
+    client_certificate_required,  // the server asks for a client certificate; bypass.client_certificate = "refuse"
+    // Why a tunnel was passed through without decrypting (decision "bypassed").
+    bypass_pattern,             // "pattern": a configured host pattern or list
+    bypass_client_certificate,  // "client_certificate": the server asks for a client certificate
+    bypass_learned,             // "learned": a client rejected the forged certificate earlier
+    bypass_rule,                // "rule": unsupported TLS or non-TLS bytes, tunnelled by configuration
 };
+
+inline constexpr Reason kLastReason = Reason::bypass_rule;
+inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);
 // One sentence a person can act on, for the error page.

@@ -41,6 +41,13 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
     return 1;  // we keep the reference
 }
 
+// The proxy has no client certificate to give: it stops the handshake here (-1 suspends
+// it) so that the connection can be tunnelled with the client's own handshake instead.
+int on_client_certificate_request(SSL* ssl, X509**, EVP_PKEY**) {
+    if (auto* seen = static_cast<UpstreamObservations*>(SSL_get_app_data(ssl))) seen->client_certificate_requested = true;
+    return -1;
+}
+
 using OcspResponse = ossl::Owned<OCSP_RESPONSE, OCSP_RESPONSE_free>;
 using OcspBasic = ossl::Owned<OCSP_BASICRESP, OCSP_BASICRESP_free>;
 using OcspCertId = ossl::Owned<OCSP_CERTID, OCSP_CERTID_free>;
@@ -185,6 +192,7 @@ UpstreamVerifier::UpstreamVerifier(const UpstreamSection& config)
         throw ossl::Error("loading upstream.extra_ca " + config.extra_ca.string());
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, verify_callback);
     SSL_CTX_set_verify_depth(c, kMaxChainDepth);
+    SSL_CTX_set_client_cert_cb(c, on_client_certificate_request);
     SSL_CTX_set_read_ahead(c, 1);
     // Several records per recv() on bulk transfers.
     SSL_CTX_set_default_read_buffer_len(c, kReadBufferBytes);

@@ -26,6 +26,9 @@ namespace proxy {
 struct UpstreamObservations {
     std::string leaf_sha256;
     std::string session_key;  // where a ticket from this server is kept for resumption
+    // The server sent a CertificateRequest (TLS 1.2 or 1.3, during the handshake): the
+    // handshake is suspended there (SSL_ERROR_WANT_X509_LOOKUP), never completed without one.
+    bool client_certificate_requested = false;
 };
 
 // TLS sessions (tickets) from upstream servers, so that the next connection to the same

@@ -3,7 +3,7 @@
 include(${PROJECT_SOURCE_DIR}/tests/support/origin.cmake)
 
 add_executable(proxy_tests proxy_intercept_test.cpp proxy_resilience_test.cpp proxy_parsing_test.cpp
-                           proxy_scale_test.cpp)
+                           proxy_bypass_test.cpp proxy_scale_test.cpp)
 target_link_libraries(proxy_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
                       Catch2::Catch2WithMain)
 add_dependencies(proxy_tests proxy-node ca-service hsm-tool)

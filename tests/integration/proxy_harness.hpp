@@ -27,6 +27,7 @@ struct ProxyOptions {
     std::string ca_service_extra;              // extra lines for [ca_service]
     std::string leaf_extra;                    // extra lines for [leaf]
     bool system_trust = false;                 // tests trust only their own origin root
+    std::string sections;                      // extra tables appended at the end ([access], [bypass])
     std::string node = "node-1";               // identity from the TestCa's nodes/<node>/
 };
 
@@ -50,7 +51,7 @@ public:
             << "[upstream.hosts]\n";
         for (const auto& [k, v] : options.hosts) cfg << '"' << k << "\" = \"" << v << "\"\n";
         cfg << "[leaf]\n" << options.leaf_extra << "[limits]\n" << options.limits
-            << "[log]\nconnections = \"" << connection_log().string() << "\"\n";
+            << "[log]\nconnections = \"" << connection_log().string() << "\"\n" << options.sections;
         cfg.close();
         start();
     }

@@ -109,7 +109,7 @@ struct Shared {
     Origins origins;
     CaService service{ca, work_dir("ca")};
     ProxyNode proxy{ca, service.port(), work_dir("node"), origins.dir / "origin-root.pem",
-                    resolving(kTestNames, ProxyOptions{{}, "client_hello_timeout_ms = 1500\n", "", "", false})};
+                    resolving(kTestNames, ProxyOptions{{}, "client_hello_timeout_ms = 1500\n", "", "", false, ""})};
     std::filesystem::path root() const { return ca.dir / "pki/root-ca.pem"; }
 };
 
