@@ -116,6 +116,13 @@ struct Connection {
     bool finished = false;
 };
 
+// Moves the deadline; an earlier one wakes the watchdog (expires_at cancels its wait), which
+// then sleeps until the new one.
+void set_deadline(Connection& c, Clock::time_point t) {
+    c.deadline = t;
+    if (t < c.timer.expiry()) c.timer.expires_at(t);
+}
+
 asio::awaitable<void> watchdog(std::shared_ptr<Connection> c) {
     while (!c->finished) {
         if (c->deadline <= Clock::now()) {
@@ -357,7 +364,7 @@ struct ApiServer::Impl {
 
     asio::awaitable<bool> send(Connection& c, const http::Response& res, bool keep_alive) {
         const std::string wire = http::serialize(res, keep_alive);
-        c.deadline = Clock::now() + config.server.write_timeout;
+        set_deadline(c, Clock::now() + config.server.write_timeout);
         std::error_code ec;
         co_await asio::async_write(c.stream, asio::buffer(wire), asio::redirect_error(asio::use_awaitable, ec));
         co_return !ec;
@@ -376,7 +383,7 @@ struct ApiServer::Impl {
 
     asio::awaitable<void> session(std::shared_ptr<Connection> c) {
         const auto& sc = config.server;
-        c->deadline = Clock::now() + sc.read_timeout;
+        set_deadline(*c, Clock::now() + sc.read_timeout);
         std::error_code ec;
         co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return;
@@ -386,13 +393,13 @@ struct ApiServer::Impl {
         std::string buf;
         std::size_t served = 0;
         for (;;) {
-            // Idle between requests: the keep-alive timeout; once a request starts, the read timeout.
-            c->deadline = Clock::now() + (buf.empty() && served > 0 ? sc.keep_alive_timeout : sc.read_timeout);
+            // Waiting for a request: the keep-alive timeout; once one has started, the read timeout.
+            set_deadline(*c, Clock::now() + (buf.empty() ? sc.keep_alive_timeout : sc.read_timeout));
             http::Request req;
             http::ParseResult head = http::parse_head(buf, req);
             while (head.status == http::ParseStatus::incomplete) {
                 if (!co_await read_more(*c, buf)) co_return;
-                c->deadline = Clock::now() + sc.read_timeout;
+                set_deadline(*c, Clock::now() + sc.read_timeout);
                 head = http::parse_head(buf, req);
             }
             begin_request();
@@ -419,10 +426,10 @@ struct ApiServer::Impl {
             buf.erase(0, head.head_bytes);
             if (req.expect_continue && buf.size() < req.content_length) {
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                c->deadline = Clock::now() + sc.write_timeout;
+                set_deadline(*c, Clock::now() + sc.write_timeout);
                 co_await asio::async_write(c->stream, asio::buffer(kContinue), asio::redirect_error(asio::use_awaitable, ec));
                 if (ec) co_return;
-                c->deadline = Clock::now() + sc.read_timeout;
+                set_deadline(*c, Clock::now() + sc.read_timeout);
             }
             while (buf.size() < req.content_length)
                 if (!co_await read_more(*c, buf)) co_return;
@@ -430,7 +437,7 @@ struct ApiServer::Impl {
             buf.erase(0, req.content_length);
             ++served;
 
-            c->deadline = Clock::time_point::max();  // the issuance itself is not timed out here
+            set_deadline(*c, Clock::time_point::max());  // the issuance itself is not timed out here
             http::Response res;
             try {
                 res = co_await route(req, peer);
@@ -441,7 +448,7 @@ struct ApiServer::Impl {
             if (!co_await send(*c, res, keep_alive) || !keep_alive) break;
         }
         // close_notify, briefly waiting for the peer's.
-        c->deadline = Clock::now() + kCloseNotifyGrace;
+        set_deadline(*c, Clock::now() + kCloseNotifyGrace);
         co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
     }
 
