@@ -37,7 +37,7 @@ constexpr unsigned kSyncSlots = 4;
 // A further commit starts only once the newest one in flight has run this long: a fast disk
 // then sees one sync at a time with the records that arrived meanwhile (fewer syncs, less
 // CPU), a slow one up to kSyncSlots overlapping syncs (latency near one flush).
-constexpr std::chrono::microseconds kOverlapAfter{250};
+constexpr std::chrono::microseconds kOverlapAfter{1000};
 constexpr std::string_view kTempSuffix = ".tmp";
 
 std::string errno_text(int err) {

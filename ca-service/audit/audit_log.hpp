@@ -5,7 +5,7 @@
 // thread group-commits: it writes what is queued as one batch and hands it to one of a few sync
 // threads, so 64 workers share a handful of syncs instead of paying one each. When the disk is
 // slow up to four commits are in flight at once (a new one starts once the newest has run
-// 250 µs); each sync thread has its own file description, so each sees a writeback error. A
+// 1 ms); each sync thread has its own file description, so each sees a writeback error. A
 // record is acknowledged only once it and every record before it are durable, and after any
 // failure nothing more is.
 //
