@@ -307,7 +307,6 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
                               "directory = \"" + (work / "state").string() + "\"");
     toml = std::regex_replace(toml, std::regex("per_node_per_second = [0-9.]+"), "per_node_per_second = 1000000");
     toml = std::regex_replace(toml, std::regex("burst = [0-9.]+"), "burst = 1000000");
-    toml += "\n[server]\nworker_threads = " + std::to_string(o.clients + 8) + "\n";
     std::ofstream(work / "ca-service.toml") << toml;
 
     const std::string binary = std::string(SPLITCA_BIN_DIR) + "/ca-service";

@@ -2,8 +2,12 @@
 // The tamper-evident, fail-closed audit log of every issuance decision.
 //
 // Durability: append() returns only once its record is on disk (write + fdatasync). A writer
-// thread group-commits: all records queued while one fdatasync runs go out with the next one,
-// so 64 workers share a handful of syncs instead of paying one each.
+// thread group-commits: it writes what is queued as one batch and hands it to one of a few sync
+// threads, so 64 workers share a handful of syncs instead of paying one each. When the disk is
+// slow up to four commits are in flight at once (a new one starts once the newest has run
+// 1 ms); each sync thread has its own file description, so each sees a writeback error. A
+// record is acknowledged only once it and every record before it are durable, and after any
+// failure nothing more is.
 //
 // Tamper evidence (format in record.hpp): records are hash-chained; a maintenance thread
 // writes a checkpoint record every `checkpoint_every` records, and every
@@ -90,7 +94,7 @@ public:
     std::uint64_t append(const ServiceRecord& record);
 
     // Queues the record and returns at once. `done(seq, nullptr)` runs once the record is
-    // durable, or `done(0, &why)` once it can never be; on the log's writer thread (or the
+    // durable, or `done(0, &why)` once it can never be; on one of the log's threads (or the
     // caller's, when the log has already failed), so it must be quick: post elsewhere.
     using AppendDone = std::function<void(std::uint64_t seq, const std::string* error)>;
     void append_async(const DecisionRecord& record, AppendDone done);

@@ -94,6 +94,92 @@ std::string seal(Json& record, std::uint64_t seq, std::string_view time, const S
     return canonical(record);
 }
 
+namespace {
+
+bool plain(std::string_view s) {
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') return false;
+    }
+    return true;
+}
+
+void member(std::string& out, std::string_view key, std::string_view value) {
+    out += ",\"";
+    out += key;
+    out += "\":\"";
+    out += value;
+    out += '"';
+}
+
+}  // namespace
+
+std::optional<PlainDecision> PlainDecision::from(const DecisionRecord& r) {
+    if (r.decision != decision::kIssued && r.decision != decision::kDenied)
+        throw std::invalid_argument("audit decision must be \"issued\" or \"denied\", not \"" + r.decision +
+                                    "\"");
+    if (!plain(r.node_name) || !plain(r.node_fingerprint) || !plain(r.reason) || !plain(r.serial) ||
+        !plain(r.spki_sha256) || !plain(r.not_before) || !plain(r.not_after))
+        return std::nullopt;
+    for (const auto& n : r.names)
+        if (!plain(n)) return std::nullopt;
+    PlainDecision d;
+    d.decision_ = std::string("{\"") + field::kDecision + "\":\"" + r.decision + "\"";
+    std::string& p = d.to_prev_;
+    p.reserve(160 + 32 * r.names.size());
+    p += ",\"";
+    p += field::kNames;
+    p += "\":[";
+    for (std::size_t i = 0; i < r.names.size(); ++i) {
+        if (i > 0) p += ',';
+        p += '"';
+        p += r.names[i];
+        p += '"';
+    }
+    p += ']';
+    member(p, field::kNodeFingerprint, r.node_fingerprint);
+    member(p, field::kNodeName, r.node_name);
+    member(p, field::kNotAfter, r.not_after);
+    member(p, field::kNotBefore, r.not_before);
+    member(d.to_seq_, field::kReason, r.reason);
+    if (r.requested_lifetime_s) {
+        d.to_seq_ += ",\"";
+        d.to_seq_ += field::kRequestedLifetime;
+        d.to_seq_ += "\":";
+        d.to_seq_ += std::to_string(*r.requested_lifetime_s);
+    }
+    member(d.to_time_, field::kSerial, r.serial);
+    member(d.to_time_, field::kSpkiSha256, r.spki_sha256);
+    return d;
+}
+
+std::string PlainDecision::seal(std::uint64_t seq, std::string_view time, const Sha256& prev, Sha256& hash_out) const {
+    const std::string prev_hex = ossl::to_hex(prev);
+    std::string rest;  // everything after the decision member
+    rest.reserve(to_prev_.size() + to_seq_.size() + to_time_.size() + 200);
+    rest += to_prev_;
+    member(rest, field::kPrev, prev_hex);
+    rest += to_seq_;
+    rest += ",\"";
+    rest += field::kSeq;
+    rest += "\":";
+    rest += std::to_string(seq);
+    rest += to_time_;
+    member(rest, field::kTime, time);
+    member(rest, field::kType, record_type::kDecision);
+    rest += '}';
+
+    std::string body;
+    body.reserve(decision_.size() + rest.size() + 80);
+    body += decision_;
+    body += rest;
+    hash_out = record_hash(prev, body);
+    body.resize(decision_.size());
+    member(body, field::kHash, ossl::to_hex(hash_out));
+    body += rest;
+    return body;
+}
+
 std::optional<Sha256> parse_hash(std::string_view hex) {
     if (hex.size() != 2 * Sha256{}.size()) return std::nullopt;
     auto bytes = ossl::from_hex(hex);

@@ -111,6 +111,25 @@ inline constexpr Sha256 kZeroHash{};
 std::string seal(Json& record, std::uint64_t seq, std::string_view time, const Sha256& prev,
                  Sha256& hash_out);
 
+// A decision record's canonical text without seq, time, prev and hash, built directly
+// (no JSON tree) for the common case of fields that need no escaping: printable ASCII
+// without quotes or backslashes. sealed() then gives exactly what to_json + seal would.
+// nullopt when a field needs escaping (use to_json + seal). Throws std::invalid_argument
+// like to_json for a decision other than "issued"/"denied".
+class PlainDecision {
+public:
+    static std::optional<PlainDecision> from(const DecisionRecord& record);
+    std::string seal(std::uint64_t seq, std::string_view time, const Sha256& prev, Sha256& hash_out) const;
+
+private:
+    // Sorted keys: decision [hash] names node_fingerprint node_name not_after not_before [prev]
+    // reason requested_lifetime_s [seq] serial spki_sha256 [time] type
+    std::string decision_;    // {"decision":"..."
+    std::string to_prev_;     // ,"names":[...],...,"not_before":"..."
+    std::string to_seq_;      // ,"reason":"..."[,"requested_lifetime_s":N]
+    std::string to_time_;     // ,"serial":"...","spki_sha256":"..."
+};
+
 // SHA-256(prev || canonical_without_hash).
 Sha256 record_hash(const Sha256& prev, std::string_view canonical_without_hash);
 

@@ -11,7 +11,8 @@ namespace ca {
 
 namespace {
 
-constexpr std::int64_t kMaxWorkerThreads = 1024;
+constexpr std::int64_t kMaxIoThreads = 256;
+constexpr std::int64_t kMaxConnections = 100'000;
 constexpr std::int64_t kMaxLifetimeCeiling = 30LL * 24 * 3600;
 
 pkcs11::Uri uri(const settings::TomlReader& r, const std::string& key) {
@@ -39,7 +40,11 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
     r.only_keys("rate_limit", {"per_node_per_second", "burst"});
     r.only_keys("audit", {"directory", "checkpoint_every", "checkpoint_interval_seconds"});
     r.only_keys("state", {"directory"});
-    r.only_keys("server", {"worker_threads", "read_timeout_seconds", "write_timeout_seconds",
+    if (r.node("server.worker_threads"))
+        r.fail("server.worker_threads",
+               "no longer used: the listener is asynchronous; set server.io_threads (0 = one per core) and "
+               "server.max_connections instead");
+    r.only_keys("server", {"io_threads", "max_connections", "read_timeout_seconds", "write_timeout_seconds",
                            "keep_alive_timeout_seconds", "keep_alive_max_requests"});
 
     ServiceConfig c;
@@ -98,7 +103,9 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
 
     c.state_directory = r.path("state.directory");
 
-    c.server.worker_threads = static_cast<unsigned>(r.integer("server.worker_threads", 64, 2, kMaxWorkerThreads));
+    c.server.io_threads = static_cast<unsigned>(r.integer("server.io_threads", 0, 0, kMaxIoThreads));
+    c.server.max_connections =
+        static_cast<std::size_t>(r.integer("server.max_connections", 1024, 1, kMaxConnections));
     c.server.read_timeout = std::chrono::seconds(r.integer("server.read_timeout_seconds", 5, 1, 300));
     c.server.write_timeout = std::chrono::seconds(r.integer("server.write_timeout_seconds", 5, 1, 300));
     c.server.keep_alive_timeout = std::chrono::seconds(r.integer("server.keep_alive_timeout_seconds", 30, 1, 3600));

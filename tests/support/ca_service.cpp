@@ -62,7 +62,8 @@ CaService::CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOp
         << "[rate_limit]\n" << options_.rate_limit
         << "[audit]\ndirectory = \"" << audit_dir().string() << "\"\n"
         << "checkpoint_every = " << options_.checkpoint_every << "\n"
-        << "[state]\ndirectory = \"" << (work_ / "state").string() << "\"\n";
+        << "[state]\ndirectory = \"" << (work_ / "state").string() << "\"\n"
+        << "[server]\n" << options_.server_extra;
     cfg.close();
     start();
 }

@@ -16,6 +16,7 @@ struct ServiceOptions {
     std::string policy_extra;      // extra lines for [policy]
     std::string rate_limit = "per_node_per_second = 1000\nburst = 1000\n";
     std::string hsm_extra;         // extra lines for [hsm]
+    std::string server_extra;      // lines for [server]
     std::string module;            // empty: SoftHSM
     std::map<std::string, std::string> env;
     std::size_t checkpoint_every = 1000;

@@ -41,3 +41,55 @@ TEST_CASE("sealed lines equal the canonical dump for every record shape", "[audi
     check_sealed_line_is_canonical(only_early_keys);
     check_sealed_line_is_canonical(Json::object());
 }
+
+TEST_CASE("decision records built without a JSON tree are byte-identical to the canonical dump", "[audit][record]") {
+    DecisionRecord d;
+    d.node_name = "node-1";
+    d.node_fingerprint = std::string(64, 'a');
+    d.names = {"example.com", "*.example.com", "192.0.2.7"};
+    d.decision = "issued";
+    d.serial = "4f0102";
+    d.spki_sha256 = std::string(64, 'b');
+    d.not_before = "2026-01-01T00:00:00Z";
+    d.not_after = "2026-01-02T00:00:00Z";
+    Sha256 prev{};
+    prev[0] = 0x12;
+    prev[31] = 0xfe;
+    auto same = [&](const DecisionRecord& r, std::uint64_t seq) {
+        auto plain = PlainDecision::from(r);
+        REQUIRE(plain);
+        Sha256 fast_hash, json_hash;
+        const std::string fast = plain->seal(seq, "2026-01-01T00:00:00.123Z", prev, fast_hash);
+        Json j = to_json(r);
+        const std::string slow = seal(j, seq, "2026-01-01T00:00:00.123Z", prev, json_hash);
+        CHECK(fast == slow);
+        CHECK(fast_hash == json_hash);
+    };
+    same(d, 0);
+    d.requested_lifetime_s = 3600;
+    same(d, 18446744073709551615ull);
+    DecisionRecord denied = d;
+    denied.decision = "denied";
+    denied.reason = "name_denied";
+    denied.serial = denied.not_before = denied.not_after = "";
+    denied.requested_lifetime_s.reset();
+    same(denied, 7);
+    denied.names = {};
+    same(denied, 8);
+
+    SECTION("anything that needs escaping takes the JSON path") {
+        for (const std::string bad : {"we\"ird", "back\\slash", "tab\there", "b\xc3\xbc" "cher.example", "\x7f"}) {
+            DecisionRecord r = d;
+            r.names = {"example.com", bad};
+            CHECK_FALSE(PlainDecision::from(r));
+            r = d;
+            r.node_name = bad;
+            CHECK_FALSE(PlainDecision::from(r));
+        }
+    }
+    SECTION("an unknown decision is refused as by to_json") {
+        DecisionRecord r = d;
+        r.decision = "maybe";
+        CHECK_THROWS_AS(PlainDecision::from(r), std::invalid_argument);
+    }
+}
