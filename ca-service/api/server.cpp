@@ -195,8 +195,15 @@ struct ApiServer::Impl {
 
     asio::awaitable<http::Response> leaf(const http::Request& req, const std::optional<NodeIdentity>& peer) {
         auto auth = authenticate(peer);
-        if (auto* res = std::get_if<http::Response>(&auth)) co_return std::move(*res);
-        const NodeIdentity& id = std::get<NodeIdentity>(auth);
+        if (!peer) co_return std::move(std::get<http::Response>(auth));
+        const NodeIdentity& id = *peer;
+        // A revoked node's well-formed request goes on to the issuance service, which refuses
+        // it on the record (what an operator looks for after revoking a node); anything else
+        // it sends is refused here.
+        if (auto* refused = std::get_if<http::Response>(&auth)) {
+            const auto decoded = protocol::decode_leaf_request(req.body);
+            if (!std::holds_alternative<protocol::LeafRequest>(decoded)) co_return std::move(*refused);
+        }
         if (id.admin) co_return error_response({protocol::ErrorCode::forbidden, "admin identities cannot request certificates"});
         const auto type = req.header("Content-Type");
         if (type && !type->empty() && !type->starts_with(protocol::kJsonMediaType))

@@ -203,6 +203,11 @@ TEST_CASE("revocation stops a node, survives restart, and can be undone", "[ca-s
     CHECK(refused.status == 403);
     CHECK(error_code(refused) == "node_revoked");
     CHECK(post_leaf(ca, svc, node(ca, 2), body).status == 200);
+    // The revoked node's attempt is on the record, as a denial naming the node.
+    auto shown = run({(kBinDir / "ca-audit").string(), "show", svc.audit_dir().string(), "--node", "node-1"});
+    INFO(shown.output);
+    CHECK_THAT(shown.output, ContainsSubstring("\"reason\":\"node_revoked\""));
+    CHECK_THAT(shown.output, ContainsSubstring("\"denied\""));
 
     svc.stop();
     svc.start();

@@ -176,7 +176,7 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
         CHECK_THAT(metrics.output, ContainsSubstring("proxy_node_info{node=\"node-" + std::to_string(n) + "\"} 1"));
     }
 
-    // The ca-service saw all three and lists the revocation.
+    // The ca-service saw all three, counted node-2's refused attempts, and lists the revocation.
     auto listed = curl_request(ca, service.url("/v1/admin/nodes"), admin_cert, admin_key);
     REQUIRE(listed.status == 200);
     auto j = Json::parse(listed.body);
@@ -186,6 +186,7 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
     for (int n = 1; n <= kNodes; ++n) REQUIRE(by_name.count("node-" + std::to_string(n)) == 1);
     CHECK(by_name["node-1"]["issued"].get<int>() >= 8);
     CHECK(by_name["node-3"]["issued"].get<int>() >= 8);
+    CHECK(by_name["node-2"]["denied"].get<int>() >= 3);  // its attempts after the revocation, on the record
     CHECK(by_name["node-1"]["denied"].get<int>() == 0);
     CHECK(by_name["node-3"]["denied"].get<int>() == 0);
     CHECK_THAT(j["revoked"].dump(), ContainsSubstring("node-2"));
