@@ -6,6 +6,7 @@
 #include "certs/leaf_cache.hpp"
 #include "certs/leaf_key.hpp"
 #include "config/node_config.hpp"
+#include "inspect/rule_set.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
 #include "server/proxy_server.hpp"
@@ -13,6 +14,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <iostream>
 
 namespace {
@@ -38,7 +40,12 @@ int main(int argc, char** argv) {
         proxy::LeafKeyRing keys(config.leaf.key_rotation);
         proxy::CaClient ca(config.ca_service);
         proxy::LeafCache leaves(ca, keys, config.leaf);
-        proxy::ProxyContext ctx{config, ca, leaves, upstream, metrics, log};
+        std::unique_ptr<proxy::inspect::RuleSetInspector> inspector;
+        if (config.inspection.enabled) {
+            inspector = std::make_unique<proxy::inspect::RuleSetInspector>(config.inspection);
+            metrics.inspection.declare_rules(inspector->rule_names());
+        }
+        proxy::ProxyContext ctx{config, ca, leaves, upstream, metrics, log, inspector.get()};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;

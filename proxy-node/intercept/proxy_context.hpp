@@ -4,6 +4,7 @@
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
 #include "config/node_config.hpp"
+#include "inspect/inspector.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
 #include "upstream/upstream_verifier.hpp"
@@ -17,6 +18,7 @@ struct ProxyContext {
     UpstreamVerifier& upstream;
     Metrics& metrics;
     ConnectionLog& log;
+    const inspect::Inspector* inspector = nullptr;  // null: [inspection] enabled = false
 };
 
 }  // namespace proxy

@@ -3,6 +3,7 @@
 #include "certs/names.hpp"
 #include "http/error_page.hpp"
 #include "http/request_head.hpp"
+#include "inspect/inspecting_relay.hpp"
 #include "intercept/watchdog.hpp"
 #include "ossl/pem.hpp"
 #include "tls/client_hello.hpp"
@@ -252,8 +253,23 @@ private:
         }
 
         watchdog_->idle(limits_.idle_timeout);
+        if (ctx_.inspector != nullptr) {
+            co_await inspect_relay(client_tls, *upstream_tls, server_name);
+            co_return;
+        }
         co_await relay(client_tls, *upstream_tls);
         finish(decision::kIntercepted, Reason::none, "");
+    }
+
+    // [inspection]: HTTP/1.1 parsed both ways, bodies through the inspector (inspect/).
+    awaitable<void> inspect_relay(tls::TlsStream& client, tls::TlsStream& upstream, const std::string& host) {
+        rec_.inspection = "on";
+        auto out = co_await inspect::inspecting_relay(
+            client, upstream,
+            {ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection, limits_.relay_buffer_bytes, host,
+             rec_.bytes_client_to_upstream, rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }});
+        rec_.rule = out.rule;
+        finish(out.reason == Reason::none ? decision::kIntercepted : decision::kBlocked, out.reason, out.detail);
     }
 
     awaitable<bool> read_client_hello(tls::ClientHello& hello) {

@@ -42,6 +42,8 @@ struct ConnectionRecord {
     std::string decision = decision::kFailed;
     Reason reason = Reason::none;
     std::string detail;
+    std::string rule;        // the inspection rule that blocked, if any
+    std::string inspection;  // "on" when the decrypted traffic went through the inspector
     std::uint64_t bytes_client_to_upstream = 0;
     std::uint64_t bytes_upstream_to_client = 0;
 };

@@ -30,6 +30,9 @@ std::string_view code(Reason r) {
         case Reason::certificate_refused: return "certificate_refused";
         case Reason::overloaded: return "overloaded";
         case Reason::shutting_down: return "shutting_down";
+        case Reason::inspection: return "inspection";
+        case Reason::malformed_http: return "malformed_http";
+        case Reason::not_http: return "not_http";
     }
     return "unknown";
 }
@@ -69,6 +72,10 @@ std::string_view describe(Reason r) {
         case Reason::certificate_refused: return "The certificate service refused to issue a certificate for this name.";
         case Reason::overloaded: return "The proxy is at its connection limit.";
         case Reason::shutting_down: return "The proxy is shutting down.";
+        case Reason::inspection: return "The content was blocked by the proxy's content inspection.";
+        case Reason::malformed_http: return "The HTTP traffic in the tunnel is malformed, so it cannot be inspected.";
+        case Reason::not_http:
+            return "The tunnel carries a protocol other than HTTP/1.1, which content inspection does not allow.";
     }
     return "Unknown error.";
 }

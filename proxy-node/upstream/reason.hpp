@@ -38,7 +38,12 @@ enum class Reason {
     certificate_refused,  // the ca-service refused the name (policy)
     overloaded,
     shutting_down,
+    // Inspection of the decrypted HTTP/1.1 traffic (inspect/).
+    inspection,      // a rule blocked a request or response body
+    malformed_http,  // the decrypted stream is not well-formed HTTP/1.1
+    not_http,        // the tunnel carries something other than HTTP/1.1 (or upgrades away from it)
 };
+inline constexpr Reason kLastReason = Reason::not_http;
 
 std::string_view code(Reason r);
 // One sentence a person can act on, for the error page.

@@ -27,6 +27,7 @@ struct ProxyOptions {
     std::string ca_service_extra;              // extra lines for [ca_service]
     std::string leaf_extra;                    // extra lines for [leaf]
     bool system_trust = false;                 // tests trust only their own origin root
+    std::string inspection;                    // lines for [inspection] (and its sub-tables)
 };
 
 class ProxyNode {
@@ -49,7 +50,8 @@ public:
             << "[upstream.hosts]\n";
         for (const auto& [k, v] : options.hosts) cfg << '"' << k << "\" = \"" << v << "\"\n";
         cfg << "[leaf]\n" << options.leaf_extra << "[limits]\n" << options.limits
-            << "[log]\nconnections = \"" << connection_log().string() << "\"\n";
+            << "[log]\nconnections = \"" << connection_log().string() << "\"\n"
+            << "[inspection]\n" << options.inspection;
         cfg.close();
         start();
     }
