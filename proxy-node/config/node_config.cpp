@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -52,8 +53,9 @@ bool valid_rule_name(const std::string& n) {
 
 // A table of rule name -> string, each name valid and not used twice (the names are log
 // and metric labels).
-template <typename Convert>
-void rule_table(const Reader& r, const std::string& key, std::set<std::string>& used, Convert convert) {
+using RuleConvert = std::function<void(const std::string& key, const std::string& name, const std::string& value)>;
+
+void rule_table(const Reader& r, const std::string& key, std::set<std::string>& used, const RuleConvert& convert) {
     const auto* n = r.node(key);
     if (n == nullptr) return;
     const auto* t = n->as_table();

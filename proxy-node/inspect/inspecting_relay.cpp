@@ -5,12 +5,15 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <deque>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (Asio's frame
@@ -54,24 +57,42 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-// The engine's final verdict, resumed on this coroutine's executor whichever thread the
-// engine completes on.
+// The engine's final verdict. An engine that answers inline (the rule set) costs no
+// suspension; one that answers later, from any thread, wakes this coroutine through a timer
+// on its own executor.
+struct PendingVerdict {
+    explicit PendingVerdict(const asio::any_io_executor& ex) : wake(ex, asio::steady_timer::time_point::max()) {}
+    std::optional<Verdict> verdict;
+    asio::steady_timer wake;
+    std::thread::id finishing_thread;  // set while finish() runs on this coroutine's thread
+};
+
 awaitable<Verdict> final_verdict(Inspection& inspection) {
-    auto ex = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Verdict)>(
-        [&inspection, ex](auto handler) {
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            inspection.finish([h, ex](Verdict v) {
-                asio::post(ex, [h, v = std::move(v)]() mutable { std::move (*h)(std::move(v)); });
-            });
-        },
-        asio::use_awaitable);
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    auto pending = std::make_shared<PendingVerdict>(ex);
+    pending->finishing_thread = std::this_thread::get_id();
+    inspection.finish([pending](Verdict v) {
+        if (std::this_thread::get_id() == pending->finishing_thread) {
+            pending->verdict = std::move(v);
+            return;
+        }
+        asio::post(pending->wake.get_executor(), [pending, v = std::move(v)]() mutable {
+            pending->verdict = std::move(v);
+            pending->wake.cancel();
+        });
+    });
+    pending->finishing_thread = {};
+    while (!pending->verdict) {
+        asio::error_code ec;
+        co_await pending->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return std::move(*pending->verdict);
 }
 
 class Relay {
 public:
-    Relay(tls::TlsStream& client, tls::TlsStream& upstream, RelayParams params)
-        : client_(client), upstream_(upstream), p_(std::move(params)) {
+    Relay(tls::TlsStream& client, tls::TlsStream& upstream, const RelayParams& params)
+        : client_(client), upstream_(upstream), p_(params) {
         limits_.head_bytes = p_.config.head_bytes;
     }
 
@@ -102,12 +123,19 @@ private:
 
     awaitable<void> pump(Direction dir) {
         const bool req = is_request(dir);
-        tls::TlsStream& from = req ? client_ : upstream_;
-        tls::TlsStream& to = req ? upstream_ : client_;
-        std::uint64_t& count = req ? p_.bytes_client_to_upstream : p_.bytes_upstream_to_client;
+        tls::TlsStream* const from_ptr = req ? &client_ : &upstream_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& from = *from_ptr;
+        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& to = *to_ptr;
+        std::uint64_t* const count_ptr = req ? &p_.bytes_client_to_upstream : &p_.bytes_upstream_to_client;  // pointer: GCC 12 mishandles reference locals in coroutines
+        std::uint64_t& count = *count_ptr;
         MessageParser parser(req ? MessageParser::Kind::request : MessageParser::Kind::response, limits_);
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         Message msg;
+        // Locals with destructors live here, not inside the loops: GCC 12 mis-destroys such
+        // loop-scoped objects across co_await.
+        MessageParser::Step step;
+        std::string why;
         for (;;) {
             tls::IoStatus st;
             std::size_t n = co_await from.read_some(buf, st);
@@ -125,31 +153,42 @@ private:
             count += n;
             const std::span<const std::uint8_t> in(buf.data(), n);
             if (opaque_) {
-                if (!co_await write(to, in)) co_return;
+                {
+                    const bool ok_1 = co_await write(to, in);
+                    if (!ok_1) co_return;
+                }
                 continue;
             }
             std::size_t pos = 0, mark = 0;
-            while (pos < n) {
-                if (!req && parser.at_message_start() && !msg.active) {
+            // Until the parser needs more: it reports a message's end (e.g. after a head
+            // without a body) even when no input is left.
+            for (;;) {
+                if (!req && pos < n && parser.at_message_start() && !msg.active) {
                     if (outstanding_.empty()) {
                         // Bytes from the server before any request: a server-first protocol.
                         if (requests_seen_ == 0) {
-                            co_await not_http(dir, msg, in.subspan(mark), "the server spoke first (not HTTP)");
+                            why = "the server spoke first (not HTTP)";
+                            co_await not_http(dir, msg, in.subspan(mark), why);
                         } else {
-                            co_await malformed(dir, "a response without a request");
+                            why = "a response without a request";
+                            co_await malformed(dir, why);
                         }
                         co_return;
                     }
                     parser.set_request_method(outstanding_.front().method);
                 }
-                auto step = parser.parse(in.subspan(pos));
+                step = parser.parse(in.subspan(pos));
                 pos += step.consumed;
                 if (step.event == Event::need_more) break;
                 if (step.event == Event::error) {
-                    if (req && requests_seen_ == 0 && !msg.active && step.not_http)
-                        co_await not_http(dir, msg, in.subspan(mark), "not HTTP/1.1: " + step.error);
-                    else
-                        co_await malformed(dir, std::string(name(dir)) + ": " + step.error);
+                    // (Named strings, not temporaries, in co_await calls: GCC 12 coroutine bug.)
+                    if (req && requests_seen_ == 0 && !msg.active && step.not_http) {
+                        why = "not HTTP/1.1: " + step.error;
+                        co_await not_http(dir, msg, in.subspan(mark), why);
+                    } else {
+                        why = std::string(name(dir)) + ": " + step.error;
+                        co_await malformed(dir, why);
+                    }
                     co_return;
                 }
                 if (step.event == Event::head) {
@@ -157,22 +196,32 @@ private:
                     if (!req && parser.head().status == 101) {
                         // An upgrade (WebSocket): what follows is not HTTP.
                         if (!p_.config.non_http_tunnel) {
-                            co_await not_http(dir, msg, {}, "protocol upgrade (101 Switching Protocols) after " +
-                                                                 msg.request.method + " " + msg.request.path);
+                            why = "protocol upgrade (101 Switching Protocols) after " +
+                                              msg.request.method + " " + msg.request.path;
+                            co_await not_http(dir, msg, {}, why);
                             co_return;
                         }
                         opaque_ = true;
-                        if (!co_await emit(to, msg, in.subspan(mark))) co_return;
+                        {
+                            const bool ok_2 = co_await emit(to, msg, in.subspan(mark));
+                            if (!ok_2) co_return;
+                        }
                         break;
                     }
                     continue;
                 }
                 if (step.event == Event::body) {
-                    if (!co_await on_body(dir, msg, step.body)) co_return;
+                    {
+                        const bool ok_3 = co_await on_body(dir, msg, step.body);
+                        if (!ok_3) co_return;
+                    }
                     continue;
                 }
                 // Event::end
-                if (!co_await on_end(dir, parser, msg, in.subspan(mark, pos - mark))) co_return;
+                {
+                    const bool ok_4 = co_await on_end(dir, parser, msg, in.subspan(mark, pos - mark));
+                    if (!ok_4) co_return;
+                }
                 mark = pos;
                 if (!req && pending_page_ && outstanding_.empty()) {
                     co_await deliver_page();
@@ -181,7 +230,10 @@ private:
             }
             if (opaque_) continue;
             // The rest of this read belongs to the message under way.
-            if (!co_await on_partial(dir, parser, msg, in.subspan(mark))) co_return;
+            {
+                const bool ok_5 = co_await on_partial(dir, parser, msg, in.subspan(mark));
+                if (!ok_5) co_return;
+            }
             if (!req) response_busy_ = msg.active || !parser.at_message_start();
         }
     }
@@ -222,12 +274,18 @@ private:
         (is_request(dir) ? p_.metrics.request_bytes : p_.metrics.response_bytes) += bytes.size();
         if (msg.blocked) {
             msg.dropped += bytes.size();
-            if (msg.dropped > kMaxDiscardBytes) co_return co_await refuse_request(msg);
+            if (msg.dropped > kMaxDiscardBytes) {
+                const bool r = co_await refuse_request(msg);
+                co_return r;
+            }
             co_return true;
         }
         if (msg.decided) co_return true;
         Verdict v = msg.inspection->body(bytes);
-        if (v.blocked()) co_return co_await block(dir, msg, std::move(v));
+        if (v.blocked()) {
+            const bool r = co_await block(dir, msg, v);
+            co_return r;
+        }
         if (v.kind == Verdict::Kind::allow) {
             msg.decided = true;
             if (!v.note.empty()) {
@@ -240,13 +298,26 @@ private:
 
     awaitable<bool> on_end(Direction dir, const MessageParser& parser, Message& msg, std::span<const std::uint8_t> last) {
         const bool req = is_request(dir);
-        if (msg.blocked) co_return co_await refuse_request(msg);
+        if (msg.blocked) {
+            const bool r = co_await refuse_request(msg);
+            co_return r;
+        }
         Verdict v = Verdict::allow();
-        if (!msg.decided) v = co_await final_verdict(*msg.inspection);
+        if (!msg.decided) {
+            Verdict final = co_await final_verdict(*msg.inspection);
+            v = std::move(final);
+        }
         if (ended_) co_return false;
-        if (v.blocked()) co_return co_await block(dir, msg, std::move(v));
-        tls::TlsStream& to = req ? upstream_ : client_;
-        if (!co_await emit(to, msg, last)) co_return false;
+        if (v.blocked()) {
+            const bool r = co_await block(dir, msg, v);
+            co_return r;
+        }
+        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& to = *to_ptr;
+        {
+            const bool ok_6 = co_await emit(to, msg, last);
+            if (!ok_6) co_return false;
+        }
         if (!req && !parser.informational()) outstanding_.pop_front();
         msg = Message{};
         if (!req) response_busy_ = false;
@@ -256,14 +327,24 @@ private:
     // Bytes at the end of a read that belong to the message under way (or to the head of
     // the next one): held while the message may still get a block page, else forwarded.
     awaitable<bool> on_partial(Direction dir, const MessageParser& parser, Message& msg, std::span<const std::uint8_t> rest) {
-        tls::TlsStream& to = is_request(dir) ? upstream_ : client_;
+        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& to = *to_ptr;
         if (msg.blocked) co_return true;
-        if (!msg.active && parser.at_message_start()) co_return rest.empty() || co_await write(to, rest);
+        if (!msg.active && parser.at_message_start()) {
+            // (No co_await inside || : GCC 12 miscompiles it.)
+            if (rest.empty()) co_return true;
+            const bool ok = co_await write(to, rest);
+            co_return ok;
+        }
         if (msg.holding && !msg.decided) {
             msg.held.insert(msg.held.end(), rest.begin(), rest.end());
+            rest = {};
             if (!msg.active || msg.held.size() <= p_.config.hold_bytes) co_return true;
         }
-        co_return co_await emit(to, msg, rest);
+        {
+            const bool r = co_await emit(to, msg, rest);
+            co_return r;
+        }
     }
 
     // Held bytes, then `rest`; the message streams from now on.
@@ -280,14 +361,18 @@ private:
         }
         if (!rest.empty()) {
             msg.forwarded = true;
-            if (!co_await write(to, rest)) co_return false;
+            {
+                const bool ok_7 = co_await write(to, rest);
+                if (!ok_7) co_return false;
+            }
         }
         co_return true;
     }
 
     awaitable<bool> write(tls::TlsStream& to, std::span<const std::uint8_t> bytes) {
         if (ended_) co_return false;
-        if (co_await to.write_all(bytes) != tls::IoStatus::ok) {
+        const tls::IoStatus st = co_await to.write_all(bytes);
+        if (st != tls::IoStatus::ok) {
             if (!ended_) abort_both();
             co_return false;
         }
@@ -296,7 +381,8 @@ private:
 
     awaitable<void> at_eof(Direction dir, MessageParser& parser, Message& msg, tls::IoStatus st) {
         const bool req = is_request(dir);
-        tls::TlsStream& to = req ? upstream_ : client_;
+        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& to = *to_ptr;
         if (msg.blocked) {
             co_await refuse_request(msg);
             co_return;
@@ -305,9 +391,13 @@ private:
             auto step = parser.eof();
             if (step.event == Event::end) {
                 // A body delimited by the close: its end is now.
-                if (!co_await on_end(dir, parser, msg, {})) co_return;
+                {
+                    const bool ok_8 = co_await on_end(dir, parser, msg, {});
+                    if (!ok_8) co_return;
+                }
             } else if (step.event == Event::error) {
-                if (!ended_) co_await malformed(dir, std::string(name(dir)) + ": " + step.error);
+                std::string why = std::string(name(dir)) + ": " + step.error;
+                if (!ended_) co_await malformed(dir, why);
                 co_return;
             }
         }
@@ -326,7 +416,7 @@ private:
         }
     }
 
-    awaitable<bool> block(Direction dir, Message& msg, Verdict v) {
+    awaitable<bool> block(Direction dir, Message& msg, const Verdict& v) {
         outcome_.reason = Reason::inspection;
         outcome_.rule = v.rule;
         outcome_.detail = describe(dir, msg) + " matched rule " + v.rule + (v.note.empty() ? "" : " (" + v.note + ")");
@@ -356,7 +446,7 @@ private:
         // Nothing of it went upstream: drop the rest of it, then answer with the page.
         outstanding_.pop_back();
         msg.blocked = true;
-        msg.block = std::move(v);
+        msg.block = v;
         msg.held.clear();
         co_return true;
     }
@@ -380,23 +470,27 @@ private:
         stop_socket(upstream_.socket());
         const std::string page = std::move(*pending_page_);
         pending_page_.reset();
-        if (co_await client_.write_all({reinterpret_cast<const std::uint8_t*>(page.data()), page.size()}) ==
-            tls::IoStatus::ok)
-            co_await client_.close_notify();
+        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(page.data()), page.size());
+        const tls::IoStatus st = co_await client_.write_all(bytes);
+        if (st == tls::IoStatus::ok) co_await client_.close_notify();
         asio::error_code ec;
         client_.socket().shutdown(asio::socket_base::shutdown_send, ec);
         client_.socket().cancel(ec);  // wakes the request pump if it is reading
     }
 
-    awaitable<void> not_http(Direction dir, Message& msg, std::span<const std::uint8_t> rest, std::string why) {
+    awaitable<void> not_http(Direction dir, Message& msg, std::span<const std::uint8_t> rest, const std::string& why) {
         if (p_.config.non_http_tunnel && !msg.active) {
             // Configured: relay it uninspected (logged as such).
             opaque_ = true;
             if (outcome_.detail.empty()) outcome_.detail = "not inspected: " + why;
-            tls::TlsStream& to = is_request(dir) ? upstream_ : client_;
+            tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+            tls::TlsStream& to = *to_ptr;
             std::vector<std::uint8_t> all = std::move(msg.held);
             all.insert(all.end(), rest.begin(), rest.end());
-            if (!all.empty() && !co_await write(to, all)) co_return;
+            if (!all.empty()) {
+                const bool ok = co_await write(to, all);
+                if (!ok) co_return;
+            }
             // This pump goes on raw; the caller returns, so continue here.
             co_await raw_pump(dir);
             co_return;
@@ -407,9 +501,12 @@ private:
     }
 
     awaitable<void> raw_pump(Direction dir) {
-        tls::TlsStream& from = is_request(dir) ? client_ : upstream_;
-        tls::TlsStream& to = is_request(dir) ? upstream_ : client_;
-        std::uint64_t& count = is_request(dir) ? p_.bytes_client_to_upstream : p_.bytes_upstream_to_client;
+        tls::TlsStream* const from_ptr = is_request(dir) ? &client_ : &upstream_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& from = *from_ptr;
+        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream& to = *to_ptr;
+        std::uint64_t* const count_ptr = is_request(dir) ? &p_.bytes_client_to_upstream : &p_.bytes_upstream_to_client;  // pointer: GCC 12 mishandles reference locals in coroutines
+        std::uint64_t& count = *count_ptr;
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         for (;;) {
             tls::IoStatus st;
@@ -427,14 +524,17 @@ private:
             }
             p_.activity();
             count += n;
-            if (!co_await write(to, {buf.data(), n})) co_return;
+            {
+                const bool ok_9 = co_await write(to, {buf.data(), n});
+                if (!ok_9) co_return;
+            }
         }
     }
 
-    awaitable<void> malformed(Direction, std::string why) {
+    awaitable<void> malformed(Direction, const std::string& why) {
         if (ended_) co_return;
         outcome_.reason = Reason::malformed_http;
-        outcome_.detail = std::move(why);
+        outcome_.detail = why;
         abort_both();
     }
 
@@ -459,9 +559,10 @@ private:
 
 }  // namespace
 
-awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream, RelayParams params) {
-    Relay relay(client, upstream, std::move(params));
-    co_return co_await relay.run();
+awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream, const RelayParams& params) {
+    Relay relay(client, upstream, params);
+    RelayOutcome out = co_await relay.run();
+    co_return out;
 }
 
 }  // namespace proxy::inspect

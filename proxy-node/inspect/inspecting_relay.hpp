@@ -40,6 +40,9 @@ struct RelayParams {
     std::function<void()> activity;  // called on every read (idle deadline)
 };
 
-asio::awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream, RelayParams params);
+// `params` must outlive the relay (GCC 12 mishandles by-value coroutine parameters with
+// destructors, so none are taken by value).
+asio::awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream,
+                                               const RelayParams& params);
 
 }  // namespace proxy::inspect

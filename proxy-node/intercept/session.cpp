@@ -264,10 +264,12 @@ private:
     // [inspection]: HTTP/1.1 parsed both ways, bodies through the inspector (inspect/).
     awaitable<void> inspect_relay(tls::TlsStream& client, tls::TlsStream& upstream, const std::string& host) {
         rec_.inspection = "on";
-        auto out = co_await inspect::inspecting_relay(
-            client, upstream,
-            {ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection, limits_.relay_buffer_bytes, host,
-             rec_.bytes_client_to_upstream, rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }});
+        // A named object, not a braced temporary in the co_await: GCC 12 destroys such
+        // temporaries twice in coroutines.
+        inspect::RelayParams params{ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection,
+                                    limits_.relay_buffer_bytes, host, rec_.bytes_client_to_upstream,
+                                    rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
+        auto out = co_await inspect::inspecting_relay(client, upstream, params);
         rec_.rule = out.rule;
         finish(out.reason == Reason::none ? decision::kIntercepted : decision::kBlocked, out.reason, out.detail);
     }

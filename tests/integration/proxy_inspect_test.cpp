@@ -178,6 +178,7 @@ Json record_after(const ProxyNode& p, std::size_t before) {
 }
 
 void check_blocked(const CurlResult& r, const std::string& rule) {
+    INFO("curl: " << r.output);
     CHECK(r.status == 403);
     CHECK(header_value(r.headers, "x-proxy-rule") == rule);
     CHECK(header_value(r.headers, "x-proxy-error") == "inspection");
