@@ -309,7 +309,10 @@ private:
         }
         if (ended_) co_return false;
         if (v.blocked()) {
-            const bool r = co_await block(dir, msg, v);
+            const bool held = co_await block(dir, msg, v);
+            if (!held) co_return false;
+            // A held request blocked at its end: nothing more of it to drop, answer now.
+            const bool r = co_await refuse_request(msg);
             co_return r;
         }
         tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines

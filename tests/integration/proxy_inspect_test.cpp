@@ -409,7 +409,10 @@ TEST_CASE("keep-alive and pipelined requests on one connection; a block mid-pipe
                std::to_string(eicar.size()) + "\r\n\r\n" + eicar);
         auto got = c.read();
         CHECK(got.size() > (1U << 20));
-        CHECK(got.find("HTTP/1.1 403 Forbidden") > (1U << 20));
+        const auto page = got.find("HTTP/1.1 403 Forbidden");
+        CHECK(page != std::string::npos);
+        CHECK(page > (1U << 20));
+        CHECK(c.closed());
         CHECK_THAT(got, ContainsSubstring("X-Proxy-Rule: eicar"));
     }
 }

@@ -159,7 +159,8 @@ struct ScriptedOrigin::Impl {
                 }
                 note(req.method + " " + req.target + " complete bytes=" + std::to_string(req.body.size()) +
                      " sha256=" + sha256_hex(req.body));
-                if (!handler(req, c)) break;
+                const auto conn = req.headers.find("connection");
+                if (!handler(req, c) || (conn != req.headers.end() && conn->second == "close")) break;
             }
             SSL_shutdown(ssl);
         }
