@@ -13,7 +13,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <thread>
+#include <mutex>
 #include <vector>
 
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (Asio's frame
@@ -58,35 +58,38 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 // The engine's final verdict. An engine that answers inline (the rule set) costs no
-// suspension; one that answers later, from any thread, wakes this coroutine through a timer
-// on its own executor.
+// suspension and no timer; one that answers later, from any thread, wakes this coroutine
+// through a timer on its own executor.
 struct PendingVerdict {
-    explicit PendingVerdict(const asio::any_io_executor& ex) : wake(ex, asio::steady_timer::time_point::max()) {}
+    std::mutex mu;
     std::optional<Verdict> verdict;
-    asio::steady_timer wake;
-    std::thread::id finishing_thread;  // set while finish() runs on this coroutine's thread
+    std::optional<asio::steady_timer> wake;  // made only when the verdict is not there at once
 };
 
 awaitable<Verdict> final_verdict(Inspection& inspection) {
     const asio::any_io_executor ex = co_await asio::this_coro::executor;
-    auto pending = std::make_shared<PendingVerdict>(ex);
-    pending->finishing_thread = std::this_thread::get_id();
+    auto pending = std::make_shared<PendingVerdict>();
     inspection.finish([pending](Verdict v) {
-        if (std::this_thread::get_id() == pending->finishing_thread) {
+        std::lock_guard lock(pending->mu);
+        if (!pending->wake) {
             pending->verdict = std::move(v);
             return;
         }
-        asio::post(pending->wake.get_executor(), [pending, v = std::move(v)]() mutable {
+        asio::post(pending->wake->get_executor(), [pending, v = std::move(v)]() mutable {
             pending->verdict = std::move(v);
-            pending->wake.cancel();
+            pending->wake->cancel();
         });
     });
-    pending->finishing_thread = {};
+    {
+        std::lock_guard lock(pending->mu);
+        if (!pending->verdict) pending->wake.emplace(ex, asio::steady_timer::time_point::max());
+    }
     while (!pending->verdict) {
         asio::error_code ec;
-        co_await pending->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_await pending->wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    co_return std::move(*pending->verdict);
+    Verdict out = std::move(*pending->verdict);
+    co_return out;
 }
 
 class Relay {
