@@ -7,6 +7,7 @@
 #include "support/origin_server.hpp"
 #include "support/scripted_origin.hpp"
 
+#include "config/node_config.hpp"
 #include "inspect/rule_set.hpp"
 #include "ossl/encoding.hpp"
 #include "ossl/handles.hpp"
@@ -536,4 +537,49 @@ TEST_CASE("with inspection on, upstream ALPN is limited to http/1.1", "[proxy][i
     INFO(r.output);
     CHECK_THAT(r.output, ContainsSubstring("Verify return code: 0"));
     CHECK(r.output.find("ALPN protocol: h2") == std::string::npos);
+}
+
+TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy][inspect][config]") {
+    const auto& ca = TestCa::shared();
+    const auto file = ca.dir / "nodes/node-1/proxy-node.toml";
+    const std::string text = read_file(file);
+    auto c = proxy::load_node_config(file);
+    CHECK(c.inspection.enabled);
+    CHECK(c.inspection.max_scan_bytes == 100ULL << 20);
+    CHECK_FALSE(c.inspection.over_limit_block);
+    CHECK(c.inspection.hold_bytes == 256 * 1024);
+    auto dir = work_dir("config");
+    struct Case {
+        std::string from, to, error;
+    };
+    const std::vector<Case> cases = {
+        {"over_limit = \"allow\"", "over_limit = \"maybe\"", "inspection.over_limit: must be \"allow\" or \"block\""},
+        {"non_http = \"block\"", "non_http = \"pass\"", "inspection.non_http: must be \"block\" or \"tunnel\""},
+        {"enabled = true\neicar", "enabled = true\nscan_everything = true\neicar", "inspection.scan_everything: unknown key"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"hex:4d5a9\"", "inspection.patterns.pe-marker: is not valid hex"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"4d5a9000\"", "must start with 'hex:' or 'text:'"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"text:ab\"", "a pattern must be 4 to 1024 bytes long (is 2)"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"Bad Name\" = \"text:abcdef\"", "rule names are 1-64 characters"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"eicar\" = \"text:abcdef\"", "inspection.patterns.eicar: rule name used twice"},
+        {"# \"known-bad-installer\" = \"<64 hex digits>\"", "\"x\" = \"abcd\"", "inspection.sha256.x: must be a SHA-256 as 64 hex digits"},
+        {"max_scan_bytes = 104857600", "max_scan_bytes = 0", "inspection.max_scan_bytes: must be between"},
+        {"alpn = [\"h2\", \"http/1.1\"]", "alpn = [\"h2\"]", "upstream.alpn: must include \"http/1.1\" while [inspection] is enabled"},
+    };
+    for (const auto& k : cases) {
+        CAPTURE(k.to);
+        auto pos = text.find(k.from);
+        REQUIRE(pos != std::string::npos);
+        std::string bad = text;
+        bad.replace(pos, k.from.size(), k.to);
+        std::ofstream(dir / "bad.toml") << bad;
+        CHECK_THROWS_WITH(proxy::load_node_config(dir / "bad.toml"), ContainsSubstring("bad.toml: ") && ContainsSubstring(k.error));
+    }
+    // Off: h2 is offered again.
+    std::string off = text;
+    off.replace(off.find("[inspection]\nenabled = true"), 27, "[inspection]\nenabled = false");
+    std::ofstream(dir / "off.toml") << off;
+    auto o = proxy::load_node_config(dir / "off.toml");
+    CHECK_FALSE(o.inspection.enabled);
+    CHECK(o.upstream.alpn == std::vector<std::string>{"h2", "http/1.1"});
+    std::filesystem::remove_all(dir);
 }
