@@ -130,8 +130,6 @@ private:
         tls::TlsStream& from = *from_ptr;
         tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
         tls::TlsStream& to = *to_ptr;
-        std::uint64_t* const count_ptr = req ? &p_.bytes_client_to_upstream : &p_.bytes_upstream_to_client;  // pointer: GCC 12 mishandles reference locals in coroutines
-        std::uint64_t& count = *count_ptr;
         MessageParser parser(req ? MessageParser::Kind::request : MessageParser::Kind::response, limits_);
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         Message msg;
@@ -153,7 +151,6 @@ private:
                 n += more;
             }
             p_.activity();
-            count += n;
             const std::span<const std::uint8_t> in(buf.data(), n);
             if (opaque_) {
                 {
@@ -375,8 +372,10 @@ private:
         co_return true;
     }
 
+    // Counts what is actually passed on (a blocked upload's held bytes never count).
     awaitable<bool> write(tls::TlsStream& to, std::span<const std::uint8_t> bytes) {
         if (ended_) co_return false;
+        (&to == &upstream_ ? p_.bytes_client_to_upstream : p_.bytes_upstream_to_client) += bytes.size();
         const tls::IoStatus st = co_await to.write_all(bytes);
         if (st != tls::IoStatus::ok) {
             if (!ended_) abort_both();
@@ -511,8 +510,6 @@ private:
         tls::TlsStream& from = *from_ptr;
         tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
         tls::TlsStream& to = *to_ptr;
-        std::uint64_t* const count_ptr = is_request(dir) ? &p_.bytes_client_to_upstream : &p_.bytes_upstream_to_client;  // pointer: GCC 12 mishandles reference locals in coroutines
-        std::uint64_t& count = *count_ptr;
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         for (;;) {
             tls::IoStatus st;
@@ -529,7 +526,6 @@ private:
                 co_return;
             }
             p_.activity();
-            count += n;
             {
                 const bool ok_9 = co_await write(to, {buf.data(), n});
                 if (!ok_9) co_return;

@@ -323,6 +323,10 @@ TEST_CASE("EICAR in an upload is blocked and never reaches the server: Content-L
     auto dir = work_dir("upload");
     std::ofstream(dir / "eicar.com") << proxy::inspect::eicar_test_string();
     std::ofstream(dir / "big-eicar.bin") << std::string(100000, 'u') << proxy::inspect::eicar_test_string() << "tail";
+    // Over 1 MiB: curl sends Expect: 100-continue, so the head goes upstream at once and the
+    // body streams past hold_bytes; the block then cuts the server off and still pages.
+    std::ofstream(dir / "huge-eicar.bin") << std::string(1500000, 'u') << proxy::inspect::eicar_test_string()
+                                          << std::string(600000, 'v');
     struct Case {
         std::string name;
         std::vector<std::string> args;
@@ -332,6 +336,7 @@ TEST_CASE("EICAR in an upload is blocked and never reaches the server: Content-L
         {"chunked", {"-T", (dir / "eicar.com").string(), "-H", "Transfer-Encoding: chunked"}},
         {"content-length-100k", {"--data-binary", "@" + (dir / "big-eicar.bin").string()}},
         {"chunked-100k", {"-T", (dir / "big-eicar.bin").string(), "-H", "Transfer-Encoding: chunked"}},
+        {"content-length-2m-expect", {"--data-binary", "@" + (dir / "huge-eicar.bin").string()}},
     };
     for (const auto& c : cases) {
         CAPTURE(c.name);
