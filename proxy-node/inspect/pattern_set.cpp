@@ -1,5 +1,6 @@
 #include "inspect/pattern_set.hpp"
 
+#include <array>
 #include <cstring>
 #include <deque>
 #include <stdexcept>
@@ -55,26 +56,33 @@ PatternSet::PatternSet(const std::vector<std::vector<std::uint8_t>>& patterns)
             }
         }
     }
-    int firsts = 0;
     for (int b = 0; b < 256; ++b)
-        if (first_[static_cast<std::size_t>(b)] != 0) {
-            ++firsts;
-            single_first_ = b;
-        }
-    if (firsts != 1) single_first_ = -1;
+        if (first_[static_cast<std::size_t>(b)] != 0) firsts_.push_back(static_cast<std::uint8_t>(b));
+    if (firsts_.size() > kMaxMemchrFirsts) firsts_.clear();
 }
 
 int PatternSet::scan(State& state, std::span<const std::uint8_t> bytes) const {
     if (patterns_ == 0) return kNoMatch;
     const std::uint8_t* p = bytes.data();
     const std::uint8_t* const end = p + bytes.size();
+    // Next occurrence of each first byte at or after p (memchr is vectorised; recomputed
+    // only once p has passed it).
+    std::array<const std::uint8_t*, kMaxMemchrFirsts> next{};
     State s = state;
     while (p < end) {
         if (s == 0) {
             // Root: no pattern is under way, so positions that cannot start one are skipped.
-            if (single_first_ >= 0) {
-                p = static_cast<const std::uint8_t*>(std::memchr(p, single_first_, static_cast<std::size_t>(end - p)));
-                if (p == nullptr) break;
+            if (!firsts_.empty()) {
+                const std::uint8_t* best = end;
+                for (std::size_t k = 0; k < firsts_.size(); ++k) {
+                    if (next[k] == nullptr || (next[k] < p && next[k] != end)) {
+                        const void* f = std::memchr(p, firsts_[k], static_cast<std::size_t>(end - p));
+                        next[k] = f == nullptr ? end : static_cast<const std::uint8_t*>(f);
+                    }
+                    if (next[k] < best) best = next[k];
+                }
+                p = best;
+                if (p == end) break;
             } else {
                 while (p < end && first_[*p] == 0) ++p;
                 if (p == end) break;

@@ -2,7 +2,7 @@
 // Multi-pattern byte search over a stream (Aho-Corasick as a dense DFA), carrying its state
 // across calls so that a pattern split over chunks, TLS records or reads is still found.
 // The bulk path stays fast because, in the root state, it skips to the next position that
-// can start a pattern (memchr when all patterns share a first byte, else a first-byte table)
+// can start a pattern (memchr per first byte when there are few, else a first-byte table)
 // and checks the first two bytes against a prefix table before stepping the automaton.
 
 #include <cstddef>
@@ -18,6 +18,8 @@ public:
     static constexpr std::size_t kMinPatternBytes = 4;
     static constexpr std::size_t kMaxPatternBytes = 1024;
     static constexpr std::size_t kMaxTotalBytes = 16 * 1024;  // DFA: 1 KiB per byte of pattern
+    // Up to this many distinct first bytes, the root state skips with one memchr per byte.
+    static constexpr std::size_t kMaxMemchrFirsts = 4;
 
     using State = std::uint32_t;  // 0: the root (nothing of any pattern seen)
     static constexpr int kNoMatch = -1;
@@ -38,7 +40,7 @@ private:
     std::vector<std::int32_t> out_;  // pattern ending in state s (or via its suffix links), else -1
     std::vector<std::uint8_t> first_;    // byte can start a pattern
     std::vector<std::uint8_t> prefix2_;  // two-byte prefix of some pattern, indexed b0 << 8 | b1
-    int single_first_ = -1;              // the only first byte, if all patterns share one
+    std::vector<std::uint8_t> firsts_;   // the distinct first bytes, when few (memchr each)
 };
 
 }  // namespace proxy::inspect

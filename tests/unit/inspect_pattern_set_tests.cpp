@@ -99,3 +99,18 @@ TEST_CASE("pattern limits are enforced", "[inspect][matcher]") {
     CHECK(none.empty());
     CHECK(none.scan(st, view("anything", 0, 8)) == PatternSet::kNoMatch);
 }
+
+TEST_CASE("many distinct first bytes (table skip) and few (memchr skip) find the same", "[inspect][matcher]") {
+    std::vector<std::vector<std::uint8_t>> many;
+    for (char c : std::string("123456789")) many.push_back(bytes(std::string(1, c) + "abc"));
+    PatternSet table(many);
+    PatternSet few({bytes("7abc"), bytes("9abc")});
+    const std::string text = std::string(3000, 'x') + "7ab" + "9abx" + std::string(100, 'y') + "7abc" + "zz";
+    for (std::size_t cut = 3000; cut < text.size(); ++cut) {
+        CAPTURE(cut);
+        CHECK(scan_split(table, text, {cut}) == 6);
+        CHECK(scan_split(few, text, {cut}) == 0);
+    }
+    CHECK(scan_split(table, std::string(5000, 'x'), {17, 4000}) == PatternSet::kNoMatch);
+    CHECK(scan_split(few, std::string(5000, '7'), {17, 4000}) == PatternSet::kNoMatch);
+}
