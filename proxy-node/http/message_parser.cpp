@@ -21,13 +21,17 @@ bool tchar(unsigned char c) {
 }
 
 bool token(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return tchar(static_cast<unsigned char>(c)); });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return tchar(static_cast<unsigned char>(c)); });
 }
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view trim(std::string_view s) {
@@ -37,9 +41,12 @@ std::string_view trim(std::string_view s) {
 }
 
 bool parse_version(std::string_view v, int& minor) {
-    if (v == "HTTP/1.1") minor = 1;
-    else if (v == "HTTP/1.0") minor = 0;
-    else return false;
+    if (v == "HTTP/1.1")
+        minor = 1;
+    else if (v == "HTTP/1.0")
+        minor = 0;
+    else
+        return false;
     return true;
 }
 
@@ -99,7 +106,8 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
     std::size_t i = 0;
     for (;;) {
         switch (state_) {
-            case State::failed: return {Event::error, 0, {}, "the stream already failed to parse"};
+            case State::failed:
+                return {Event::error, 0, {}, "the stream already failed to parse"};
             case State::start:
                 // RFC 9112 2.2: empty lines before a request line are ignored.
                 if (kind_ == Kind::request)
@@ -123,7 +131,8 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
                 const std::size_t end = find_blank_line(head_buf_, old);
                 if (end == std::string::npos) {
                     if (head_buf_.size() > limits_.head_bytes)
-                        return fail(i + take, "message head over " + std::to_string(limits_.head_bytes) + " bytes");
+                        return fail(i + take,
+                                    "message head over " + std::to_string(limits_.head_bytes) + " bytes");
                     return {Event::need_more, i + take, {}, {}};
                 }
                 i += end - old;
@@ -132,10 +141,18 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
                 if (!parse_head(why) || !decide_framing(why)) return fail(i, why);
                 head_buf_.clear();
                 switch (framing_) {
-                    case BodyFraming::none: break;
-                    case BodyFraming::length: state_ = State::body_length; remaining_ = length_; break;
-                    case BodyFraming::chunked: state_ = State::chunk_line; break;
-                    case BodyFraming::until_close: state_ = State::body_until_close; break;
+                    case BodyFraming::none:
+                        break;
+                    case BodyFraming::length:
+                        state_ = State::body_length;
+                        remaining_ = length_;
+                        break;
+                    case BodyFraming::chunked:
+                        state_ = State::chunk_line;
+                        break;
+                    case BodyFraming::until_close:
+                        state_ = State::body_until_close;
+                        break;
                 }
                 // A message without a body ends right after its head: the head now, the end
                 // on the next call.
@@ -161,14 +178,16 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
                     const char c = static_cast<char>(data[i++]);
                     head_buf_ += c;
                     if (head_buf_.size() > limits_.chunk_line_bytes)
-                        return fail(i, "chunk size line over " + std::to_string(limits_.chunk_line_bytes) + " bytes");
+                        return fail(
+                            i, "chunk size line over " + std::to_string(limits_.chunk_line_bytes) + " bytes");
                     if (c != '\n') continue;
                     if (head_buf_.size() < 2 || head_buf_[head_buf_.size() - 2] != '\r')
                         return fail(i, "chunk size line not ended by CRLF");
                     std::string_view line(head_buf_.data(), head_buf_.size() - 2);
                     std::string_view size = line.substr(0, line.find(';'));
                     // RFC 9112 7.1.1: BWS before ';' is tolerated; nothing else.
-                    while (!size.empty() && (size.back() == ' ' || size.back() == '\t')) size.remove_suffix(1);
+                    while (!size.empty() && (size.back() == ' ' || size.back() == '\t'))
+                        size.remove_suffix(1);
                     if (size.empty() || size.size() > kMaxChunkSizeDigits)
                         return fail(i, "invalid chunk size");
                     std::uint64_t v = 0;
@@ -215,7 +234,8 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
                 const std::size_t end = find_blank_line(head_buf_, old);
                 if (end == std::string::npos) {
                     if (head_buf_.size() > limits_.trailer_bytes + 2)
-                        return fail(i + take, "trailer section over " + std::to_string(limits_.trailer_bytes) + " bytes");
+                        return fail(i + take, "trailer section over " +
+                                                  std::to_string(limits_.trailer_bytes) + " bytes");
                     return {Event::need_more, i + take, {}, {}};
                 }
                 i += end - old;
@@ -224,7 +244,8 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
                 std::size_t pos = 0;
                 while (pos < t.size()) {
                     auto e = t.find("\r\n", pos);
-                    std::string_view line = t.substr(pos, e == std::string_view::npos ? std::string_view::npos : e - pos);
+                    std::string_view line =
+                        t.substr(pos, e == std::string_view::npos ? std::string_view::npos : e - pos);
                     auto colon = line.find(':');
                     if (line.empty() || colon == std::string_view::npos || !token(line.substr(0, colon)))
                         return fail(i, "malformed trailer field");
@@ -242,10 +263,14 @@ MessageParser::Step MessageParser::eof() {
         case State::start:
             if (head_buf_.empty()) return {Event::need_more, 0, {}, {}};
             [[fallthrough]];
-        case State::head: return fail(0, "the stream ended inside a message head");
-        case State::body_until_close: return finish_message(0);
-        case State::failed: return {Event::error, 0, {}, "the stream already failed to parse"};
-        default: return fail(0, "the stream ended before the end of the message body (truncated)");
+        case State::head:
+            return fail(0, "the stream ended inside a message head");
+        case State::body_until_close:
+            return finish_message(0);
+        case State::failed:
+            return {Event::error, 0, {}, "the stream already failed to parse"};
+        default:
+            return fail(0, "the stream ended before the end of the message body (truncated)");
     }
 }
 
@@ -266,7 +291,8 @@ bool MessageParser::plausible_start_line(std::size_t from, std::string& why) con
     for (std::size_t i = from; i < stop; ++i) {
         const auto c = static_cast<unsigned char>(head_buf_[i]);
         const bool in_method = sp == std::string::npos || i < sp;
-        if ((in_method && !tchar(c)) || (!in_method && (c < 0x20 || c > 0x7e) && !(c == '\r' && (i + 1 == line_end || i + 1 == head_buf_.size())))) {
+        if ((in_method && !tchar(c)) || (!in_method && (c < 0x20 || c > 0x7e) &&
+                                         !(c == '\r' && (i + 1 == line_end || i + 1 == head_buf_.size())))) {
             why = "not an HTTP/1.x request line";
             return false;
         }
@@ -326,8 +352,8 @@ bool MessageParser::parse_head(std::string& why) {
             why = "invalid request method";
             return false;
         }
-        if (head_.target.empty() ||
-            !std::all_of(head_.target.begin(), head_.target.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+        if (head_.target.empty() || !std::all_of(head_.target.begin(), head_.target.end(),
+                                                 [](char c) { return c > 0x20 && c < 0x7f; })) {
             why = "invalid request target";
             return false;
         }
@@ -342,7 +368,8 @@ bool MessageParser::parse_head(std::string& why) {
             return false;
         }
         std::string_view code = start.substr(sp1 + 1, 3);
-        if (code.size() != 3 || !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        if (code.size() != 3 ||
+            !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
             (start.size() > sp1 + 4 && start[sp1 + 4] != ' ') || code[0] == '0') {
             why = "invalid status code";
             return false;

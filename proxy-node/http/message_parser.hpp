@@ -21,7 +21,7 @@
 namespace proxy::http {
 
 struct MessageLimits {
-    std::size_t head_bytes = 64 * 1024;     // start line + headers + final CRLF
+    std::size_t head_bytes = 64 * 1024;  // start line + headers + final CRLF
     std::size_t header_count = 128;
     std::size_t chunk_line_bytes = 4 * 1024;  // chunk size + extensions + CRLF
     std::size_t trailer_bytes = 16 * 1024;
@@ -75,10 +75,22 @@ public:
     const MessageHead& head() const { return head_; }
     BodyFraming framing() const { return framing_; }
     std::optional<std::uint64_t> content_length() const;  // for BodyFraming::length
-    bool informational() const { return kind_ == Kind::response && head_.status >= 100 && head_.status < 200; }
+    bool informational() const {
+        return kind_ == Kind::response && head_.status >= 100 && head_.status < 200;
+    }
 
 private:
-    enum class State { start, head, body_length, chunk_line, chunk_data, chunk_data_crlf, trailers, body_until_close, failed };
+    enum class State {
+        start,
+        head,
+        body_length,
+        chunk_line,
+        chunk_data,
+        chunk_data_crlf,
+        trailers,
+        body_until_close,
+        failed
+    };
 
     Step fail(std::size_t consumed, std::string why);
     bool plausible_start_line(std::size_t from, std::string& why) const;
@@ -89,7 +101,7 @@ private:
     Kind kind_;
     MessageLimits limits_;
     State state_ = State::start;
-    std::string head_buf_;   // head bytes, or the current chunk line / trailer section
+    std::string head_buf_;  // head bytes, or the current chunk line / trailer section
     MessageHead head_;
     BodyFraming framing_ = BodyFraming::none;
     std::uint64_t remaining_ = 0;  // body_length / chunk_data

@@ -12,8 +12,8 @@
 
 #include <deque>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 // GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (Asio's frame
@@ -53,7 +53,8 @@ std::string loggable_path(std::string_view target) {
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
@@ -92,6 +93,10 @@ awaitable<Verdict> final_verdict(Inspection& inspection) {
     co_return out;
 }
 
+// Coroutine style in this file, for GCC 12 (Debian 12), which miscompiles some forms: no
+// co_await inside a condition, a ternary or a short-circuit operator (await into a named
+// local, then test it); no by-value coroutine parameters with destructors; no objects with
+// destructors declared inside loops that await; stream references picked through pointers.
 class Relay {
 public:
     Relay(tls::TlsStream& client, tls::TlsStream& upstream, const RelayParams& params)
@@ -126,9 +131,9 @@ private:
 
     awaitable<void> pump(Direction dir) {
         const bool req = is_request(dir);
-        tls::TlsStream* const from_ptr = req ? &client_ : &upstream_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream* const from_ptr = req ? &client_ : &upstream_;
         tls::TlsStream& from = *from_ptr;
-        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;
         tls::TlsStream& to = *to_ptr;
         MessageParser parser(req ? MessageParser::Kind::request : MessageParser::Kind::response, limits_);
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
@@ -181,7 +186,6 @@ private:
                 pos += step.consumed;
                 if (step.event == Event::need_more) break;
                 if (step.event == Event::error) {
-                    // (Named strings, not temporaries, in co_await calls: GCC 12 coroutine bug.)
                     if (req && requests_seen_ == 0 && !msg.active && step.not_http) {
                         why = "not HTTP/1.1: " + step.error;
                         co_await not_http(dir, msg, in.subspan(mark), why);
@@ -196,8 +200,8 @@ private:
                     if (!req && parser.head().status == 101) {
                         // An upgrade (WebSocket): what follows is not HTTP.
                         if (!p_.config.non_http_tunnel) {
-                            why = "protocol upgrade (101 Switching Protocols) after " +
-                                              msg.request.method + " " + msg.request.path;
+                            why = "protocol upgrade (101 Switching Protocols) after " + msg.request.method +
+                                  " " + msg.request.path;
                             co_await not_http(dir, msg, {}, why);
                             co_return;
                         }
@@ -252,7 +256,8 @@ private:
             info.method = h.method;
             info.target = h.target;
             // The client waits for "100 Continue" before sending the body: the head must go.
-            if (auto expect = h.header("Expect"); expect && iequals(*expect, "100-continue")) msg.holding = false;
+            if (auto expect = h.header("Expect"); expect && iequals(*expect, "100-continue"))
+                msg.holding = false;
             ++p_.metrics.requests;
         } else {
             msg.request = outstanding_.front();
@@ -266,8 +271,8 @@ private:
     }
 
     std::string describe(Direction dir, const Message& msg) const {
-        return std::string(name(dir)) + (is_request(dir) ? " body of " : " body to ") + msg.request.method + " " +
-               msg.request.path;
+        return std::string(name(dir)) + (is_request(dir) ? " body of " : " body to ") + msg.request.method +
+               " " + msg.request.path;
     }
 
     awaitable<bool> on_body(Direction dir, Message& msg, std::span<const std::uint8_t> bytes) {
@@ -296,7 +301,8 @@ private:
         co_return true;
     }
 
-    awaitable<bool> on_end(Direction dir, const MessageParser& parser, Message& msg, std::span<const std::uint8_t> last) {
+    awaitable<bool> on_end(Direction dir, const MessageParser& parser, Message& msg,
+                           std::span<const std::uint8_t> last) {
         const bool req = is_request(dir);
         if (msg.blocked) {
             const bool r = co_await refuse_request(msg);
@@ -315,7 +321,7 @@ private:
             const bool r = co_await refuse_request(msg);
             co_return r;
         }
-        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;
         tls::TlsStream& to = *to_ptr;
         {
             const bool ok_6 = co_await emit(to, msg, last);
@@ -329,12 +335,12 @@ private:
 
     // Bytes at the end of a read that belong to the message under way (or to the head of
     // the next one): held while the message may still get a block page, else forwarded.
-    awaitable<bool> on_partial(Direction dir, const MessageParser& parser, Message& msg, std::span<const std::uint8_t> rest) {
-        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+    awaitable<bool> on_partial(Direction dir, const MessageParser& parser, Message& msg,
+                               std::span<const std::uint8_t> rest) {
+        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
         tls::TlsStream& to = *to_ptr;
         if (msg.blocked) co_return true;
         if (!msg.active && parser.at_message_start()) {
-            // (No co_await inside || : GCC 12 miscompiles it.)
             if (rest.empty()) co_return true;
             const bool ok = co_await write(to, rest);
             co_return ok;
@@ -386,7 +392,7 @@ private:
 
     awaitable<void> at_eof(Direction dir, MessageParser& parser, Message& msg, tls::IoStatus st) {
         const bool req = is_request(dir);
-        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;
         tls::TlsStream& to = *to_ptr;
         if (msg.blocked) {
             co_await refuse_request(msg);
@@ -424,7 +430,8 @@ private:
     awaitable<bool> block(Direction dir, Message& msg, const Verdict& v) {
         outcome_.reason = Reason::inspection;
         outcome_.rule = v.rule;
-        outcome_.detail = describe(dir, msg) + " matched rule " + v.rule + (v.note.empty() ? "" : " (" + v.note + ")");
+        outcome_.detail =
+            describe(dir, msg) + " matched rule " + v.rule + (v.note.empty() ? "" : " (" + v.note + ")");
         p_.metrics.count_block(v.rule);
         if (!is_request(dir)) {
             if (msg.forwarded) {
@@ -475,7 +482,8 @@ private:
         stop_socket(upstream_.socket());
         const std::string page = std::move(*pending_page_);
         pending_page_.reset();
-        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(page.data()), page.size());
+        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(page.data()),
+                                                  page.size());
         const tls::IoStatus st = co_await client_.write_all(bytes);
         if (st == tls::IoStatus::ok) co_await client_.close_notify();
         asio::error_code ec;
@@ -483,12 +491,13 @@ private:
         client_.socket().cancel(ec);  // wakes the request pump if it is reading
     }
 
-    awaitable<void> not_http(Direction dir, Message& msg, std::span<const std::uint8_t> rest, const std::string& why) {
+    awaitable<void> not_http(Direction dir, Message& msg, std::span<const std::uint8_t> rest,
+                             const std::string& why) {
         if (p_.config.non_http_tunnel && !msg.active) {
             // Configured: relay it uninspected (logged as such).
             opaque_ = true;
             if (outcome_.detail.empty()) outcome_.detail = "not inspected: " + why;
-            tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+            tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
             tls::TlsStream& to = *to_ptr;
             std::vector<std::uint8_t> all = std::move(msg.held);
             all.insert(all.end(), rest.begin(), rest.end());
@@ -506,9 +515,9 @@ private:
     }
 
     awaitable<void> raw_pump(Direction dir) {
-        tls::TlsStream* const from_ptr = is_request(dir) ? &client_ : &upstream_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream* const from_ptr = is_request(dir) ? &client_ : &upstream_;
         tls::TlsStream& from = *from_ptr;
-        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;  // pointer: GCC 12 mishandles reference locals in coroutines
+        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
         tls::TlsStream& to = *to_ptr;
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         for (;;) {
@@ -561,7 +570,8 @@ private:
 
 }  // namespace
 
-awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream, const RelayParams& params) {
+awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream,
+                                         const RelayParams& params) {
     Relay relay(client, upstream, params);
     RelayOutcome out = co_await relay.run();
     co_return out;

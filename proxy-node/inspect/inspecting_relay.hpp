@@ -33,8 +33,8 @@ struct RelayParams {
     const InspectionSection& config;
     const Inspector& inspector;
     InspectionMetrics& metrics;
-    std::size_t buffer_bytes;       // per direction
-    std::string host;               // the intercepted server name (block page, inspector)
+    std::size_t buffer_bytes;  // per direction
+    std::string host;          // the intercepted server name (block page, inspector)
     std::uint64_t& bytes_client_to_upstream;
     std::uint64_t& bytes_upstream_to_client;
     std::function<void()> activity;  // called on every read (idle deadline)

@@ -23,10 +23,10 @@ std::string_view name(Direction d);
 // the duration of Inspector::begin().
 struct MessageInfo {
     Direction direction = Direction::response;
-    std::string_view host;     // the intercepted server name
-    std::string_view method;   // of the request (for responses: the request answered)
-    std::string_view target;   // request target as sent
-    int status = 0;            // responses only
+    std::string_view host;                        // the intercepted server name
+    std::string_view method;                      // of the request (for responses: the request answered)
+    std::string_view target;                      // request target as sent
+    int status = 0;                               // responses only
     std::optional<std::uint64_t> content_length;  // when framed by Content-Length
     std::string_view content_type;
 };
@@ -43,7 +43,9 @@ struct Verdict {
 
     static Verdict undecided() { return {}; }
     static Verdict allow(std::string note = {}) { return {Kind::allow, {}, std::move(note)}; }
-    static Verdict block(std::string rule, std::string note = {}) { return {Kind::block, std::move(rule), std::move(note)}; }
+    static Verdict block(std::string rule, std::string note = {}) {
+        return {Kind::block, std::move(rule), std::move(note)};
+    }
     bool blocked() const { return kind == Kind::block; }
     bool decided() const { return kind != Kind::undecided; }
 };

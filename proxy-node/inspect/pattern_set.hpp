@@ -36,8 +36,8 @@ public:
 
 private:
     std::size_t patterns_ = 0;
-    std::vector<State> next_;        // next_[s * 256 + byte]
-    std::vector<std::int32_t> out_;  // pattern ending in state s (or via its suffix links), else -1
+    std::vector<State> next_;            // next_[s * 256 + byte]
+    std::vector<std::int32_t> out_;      // pattern ending in state s (or via its suffix links), else -1
     std::vector<std::uint8_t> first_;    // byte can start a pattern
     std::vector<std::uint8_t> prefix2_;  // two-byte prefix of some pattern, indexed b0 << 8 | b1
     std::vector<std::uint8_t> firsts_;   // the distinct first bytes, when few (memchr each)

@@ -9,7 +9,9 @@
 
 namespace proxy::inspect {
 
-std::string_view name(Direction d) { return d == Direction::request ? "request" : "response"; }
+std::string_view name(Direction d) {
+    return d == Direction::request ? "request" : "response";
+}
 
 std::string eicar_test_string() {
     std::string s = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
@@ -20,7 +22,8 @@ std::string eicar_test_string() {
 
 namespace {
 
-std::vector<std::vector<std::uint8_t>> pattern_bytes(const InspectionSection& c, std::vector<std::string>& names) {
+std::vector<std::vector<std::uint8_t>> pattern_bytes(const InspectionSection& c,
+                                                     std::vector<std::string>& names) {
     std::vector<std::vector<std::uint8_t>> out;
     if (c.eicar) {
         const std::string e = eicar_test_string();
@@ -57,7 +60,8 @@ public:
         seen_ += scan.size();
         if (scan.size() < bytes.size()) {
             over_ = true;
-            const std::string note = "body over max_scan_bytes (" + std::to_string(rules_.max_scan_bytes_) + ")";
+            const std::string note =
+                "body over max_scan_bytes (" + std::to_string(rules_.max_scan_bytes_) + ")";
             if (rules_.over_limit_block_) return Verdict::block(std::string(kScanLimitRule), note);
             return Verdict::allow(note + ", rest not scanned");
         }
@@ -93,13 +97,16 @@ RuleSetInspector::RuleSetInspector(const InspectionSection& config)
     if (!sha256_) throw ossl::Error("fetching SHA-256");
     for (const auto& [rule, bytes] : config.sha256) {
         std::array<std::uint8_t, 32> h{};
-        if (bytes.size() != h.size()) throw std::invalid_argument("inspection.sha256." + rule + ": not 32 bytes");
+        if (bytes.size() != h.size())
+            throw std::invalid_argument("inspection.sha256." + rule + ": not 32 bytes");
         std::copy(bytes.begin(), bytes.end(), h.begin());
         hashes_.emplace_back(rule, h);
     }
 }
 
-std::unique_ptr<Inspection> RuleSetInspector::begin(const MessageInfo&) const { return std::make_unique<RuleScan>(*this); }
+std::unique_ptr<Inspection> RuleSetInspector::begin(const MessageInfo&) const {
+    return std::make_unique<RuleScan>(*this);
+}
 
 std::vector<std::string> RuleSetInspector::rule_names() const {
     std::vector<std::string> out = pattern_rules_;

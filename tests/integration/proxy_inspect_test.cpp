@@ -35,7 +35,9 @@ namespace {
 
 constexpr const char* kHost = "inspect.test.example";
 
-std::filesystem::path work_dir(const std::string& name) { return make_temp_dir("splitca-inspect-" + name); }
+std::filesystem::path work_dir(const std::string& name) {
+    return make_temp_dir("splitca-inspect-" + name);
+}
 
 std::string sha256_hex(const std::string& s) {
     unsigned char d[32];
@@ -67,14 +69,16 @@ std::map<std::string, std::string> make_bodies() {
 
 // Writes the response for /file/<name>?<mode>: cl (default), chunked, split=N (two TLS
 // writes with a pause between, split at body offset N), chunked-split=N, badchunk, close.
-bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRequest& req, OriginConnection& c) {
+bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRequest& req,
+                OriginConnection& c) {
     std::string path = req.target, mode = "cl";
     if (auto q = path.find('?'); q != std::string::npos) {
         mode = path.substr(q + 1);
         path.resize(q);
     }
     if (req.target.rfind("/upload", 0) == 0) {
-        std::string body = "sha256=" + sha256_hex(req.body) + " bytes=" + std::to_string(req.body.size()) + "\n";
+        std::string body =
+            "sha256=" + sha256_hex(req.body) + " bytes=" + std::to_string(req.body.size()) + "\n";
         return c.write(http_response(body));
     }
     if (path.rfind("/hello/", 0) == 0) return c.write(http_response("hello " + path.substr(7) + "\n"));
@@ -89,17 +93,20 @@ bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRe
         std::snprintf(size, sizeof size, "%zx\r\n", s.size());
         return std::string(size) + s + "\r\n";
     };
-    if (req.method == "HEAD") return c.write(http_response(body).substr(0, http_response(body).size() - body.size()));
+    if (req.method == "HEAD")
+        return c.write(http_response(body).substr(0, http_response(body).size() - body.size()));
     if (mode == "cl") return c.write(http_response(body));
     if (mode.rfind("split=", 0) == 0) {
         const std::size_t at = std::stoul(mode.substr(6));
-        const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
-                                 std::to_string(body.size()) + "\r\n\r\n";
+        const std::string head =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n";
         c.write(head + body.substr(0, at));
         c.pause(std::chrono::milliseconds(100));
         return c.write(body.substr(at));
     }
-    const std::string chunked_head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunked_head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
     if (mode == "chunked") {
         std::string out = chunked_head;
         for (std::size_t off = 0; off < body.size(); off += 1000) out += chunk(body.substr(off, 1000));
@@ -128,13 +135,16 @@ struct Env {
         return pki.issue(s);
     }();
     std::map<std::string, std::string> bodies = make_bodies();
-    ScriptedOrigin origin{cert, [this](const OriginRequest& r, OriginConnection& c) { return serve_file(bodies, r, c); }};
+    ScriptedOrigin origin{
+        cert, [this](const OriginRequest& r, OriginConnection& c) { return serve_file(bodies, r, c); }};
     std::filesystem::path dir = work_dir("env");
     CaService service{ca, work_dir("ca")};
 
     Env() { pki.write_root(dir / "origin-root.pem"); }
     std::filesystem::path root() const { return ca.dir / "pki/root-ca.pem"; }
-    std::string url(const std::string& path) const { return "https://" + std::string(kHost) + ":" + std::to_string(origin.port()) + path; }
+    std::string url(const std::string& path) const {
+        return "https://" + std::string(kHost) + ":" + std::to_string(origin.port()) + path;
+    }
     std::unique_ptr<ProxyNode> proxy(const std::string& name, const std::string& inspection) const {
         ProxyOptions o;
         o.hosts[kHost] = "127.0.0.1";
@@ -150,9 +160,10 @@ Env& env() {
 
 // The main proxy: defaults plus a byte pattern and a file hash.
 ProxyNode& main_proxy() {
-    static auto p = env().proxy("node", "[inspection.patterns]\n\"mz-marker\" = \"hex:4d5a900003\"\n"
-                                        "[inspection.sha256]\n\"known-bad-file\" = \"" +
-                                            sha256_hex(env().bodies.at("hashed")) + "\"\n");
+    static auto p = env().proxy("node",
+                                "[inspection.patterns]\n\"mz-marker\" = \"hex:4d5a900003\"\n"
+                                "[inspection.sha256]\n\"known-bad-file\" = \"" +
+                                    sha256_hex(env().bodies.at("hashed")) + "\"\n");
     return *p;
 }
 
@@ -187,7 +198,8 @@ void check_blocked(const CurlResult& r, const std::string& rule) {
     CHECK_THAT(r.body, ContainsSubstring("<code>" + rule + "</code>"));
 }
 
-void check_logged_block(const ProxyNode& p, std::size_t before, const std::string& rule, const std::string& detail_words) {
+void check_logged_block(const ProxyNode& p, std::size_t before, const std::string& rule,
+                        const std::string& detail_words) {
     auto rec = record_after(p, before);
     REQUIRE(rec.is_object());
     CHECK(rec["decision"] == "blocked");
@@ -211,7 +223,8 @@ public:
         a.sin_family = AF_INET;
         a.sin_port = htons(proxy_port);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect to proxy");
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("connect to proxy");
         const std::string target = std::string(kHost) + ":" + std::to_string(origin_port);
         const std::string req = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
         ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
@@ -260,7 +273,8 @@ private:
 };
 
 std::string get(const std::string& path, bool close = false) {
-    return "GET " + path + " HTTP/1.1\r\nHost: " + kHost + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
+    return "GET " + path + " HTTP/1.1\r\nHost: " + kHost + "\r\n" + (close ? "Connection: close\r\n" : "") +
+           "\r\n";
 }
 
 std::size_t count_of(const std::string& hay, const std::string& needle) {
@@ -271,7 +285,8 @@ std::size_t count_of(const std::string& hay, const std::string& needle) {
 
 }  // namespace
 
-TEST_CASE("EICAR in a download is blocked with a 403 page: Content-Length, chunked, read-until-close", "[proxy][inspect]") {
+TEST_CASE("EICAR in a download is blocked with a 403 page: Content-Length, chunked, read-until-close",
+          "[proxy][inspect]") {
     auto& e = env();
     auto& p = main_proxy();
     for (const char* mode : {"cl", "chunked", "close"}) {
@@ -305,8 +320,8 @@ TEST_CASE("EICAR split across TLS records is still found, at every split region"
     for (std::size_t at : {1UL, 33UL, 67UL}) {
         CAPTURE(at);
         TunnelClient c(p.port(), e.origin.port(), e.root());
-        c.send("POST /upload/split HTTP/1.1\r\nHost: " + std::string(kHost) + "\r\nContent-Length: " +
-               std::to_string(eicar.size()) + "\r\n\r\n");
+        c.send("POST /upload/split HTTP/1.1\r\nHost: " + std::string(kHost) +
+               "\r\nContent-Length: " + std::to_string(eicar.size()) + "\r\n\r\n");
         c.send(eicar.substr(0, at));
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         c.send(eicar.substr(at));
@@ -314,19 +329,22 @@ TEST_CASE("EICAR split across TLS records is still found, at every split region"
         CHECK(got.rfind("HTTP/1.1 403 Forbidden", 0) == 0);
         CHECK_THAT(got, ContainsSubstring("X-Proxy-Rule: eicar"));
     }
-    for (const auto& line : e.origin.received()) CHECK(line.find("/upload/split complete") == std::string::npos);
+    for (const auto& line : e.origin.received())
+        CHECK(line.find("/upload/split complete") == std::string::npos);
 }
 
-TEST_CASE("EICAR in an upload is blocked and never reaches the server: Content-Length and chunked", "[proxy][inspect]") {
+TEST_CASE("EICAR in an upload is blocked and never reaches the server: Content-Length and chunked",
+          "[proxy][inspect]") {
     auto& e = env();
     auto& p = main_proxy();
     auto dir = work_dir("upload");
     std::ofstream(dir / "eicar.com") << proxy::inspect::eicar_test_string();
-    std::ofstream(dir / "big-eicar.bin") << std::string(100000, 'u') << proxy::inspect::eicar_test_string() << "tail";
+    std::ofstream(dir / "big-eicar.bin")
+        << std::string(100000, 'u') << proxy::inspect::eicar_test_string() << "tail";
     // Over 1 MiB: curl sends Expect: 100-continue, so the head goes upstream at once and the
     // body streams past hold_bytes; the block then cuts the server off and still pages.
-    std::ofstream(dir / "huge-eicar.bin") << std::string(1500000, 'u') << proxy::inspect::eicar_test_string()
-                                          << std::string(600000, 'v');
+    std::ofstream(dir / "huge-eicar.bin")
+        << std::string(1500000, 'u') << proxy::inspect::eicar_test_string() << std::string(600000, 'v');
     struct Case {
         std::string name;
         std::vector<std::string> args;
@@ -354,7 +372,8 @@ TEST_CASE("EICAR in an upload is blocked and never reaches the server: Content-L
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a clean 1 MB file passes byte-identical both ways, Content-Length and chunked", "[proxy][inspect]") {
+TEST_CASE("a clean 1 MB file passes byte-identical both ways, Content-Length and chunked",
+          "[proxy][inspect]") {
     auto& e = env();
     auto& p = main_proxy();
     const std::string& clean = e.bodies.at("clean1m");
@@ -370,9 +389,10 @@ TEST_CASE("a clean 1 MB file passes byte-identical both ways, Content-Length and
     std::ofstream(dir / "clean.bin", std::ios::binary) << clean;
     for (bool chunked : {false, true}) {
         CAPTURE(chunked);
-        std::vector<std::string> args = chunked ? std::vector<std::string>{"-T", (dir / "clean.bin").string(), "-H",
-                                                                           "Transfer-Encoding: chunked"}
-                                                : std::vector<std::string>{"--data-binary", "@" + (dir / "clean.bin").string()};
+        std::vector<std::string> args =
+            chunked ? std::vector<std::string>{"-T", (dir / "clean.bin").string(), "-H",
+                                               "Transfer-Encoding: chunked"}
+                    : std::vector<std::string>{"--data-binary", "@" + (dir / "clean.bin").string()};
         auto r = curl_via(p, e.root(), e.url("/upload/clean"), args);
         INFO(r.output);
         CHECK(r.status == 200);
@@ -383,17 +403,20 @@ TEST_CASE("a clean 1 MB file passes byte-identical both ways, Content-Length and
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("keep-alive and pipelined requests on one connection; a block mid-pipeline ends it cleanly", "[proxy][inspect]") {
+TEST_CASE("keep-alive and pipelined requests on one connection; a block mid-pipeline ends it cleanly",
+          "[proxy][inspect]") {
     auto& e = env();
     auto& p = main_proxy();
     {
         TunnelClient c(p.port(), e.origin.port(), e.root());
         c.send(get("/hello/1"));
         c.read([](const std::string& s) { return s.find("hello 1\n") != std::string::npos; });
-        c.send(get("/hello/2") + get("/hello/3") + "HEAD /file/eicar HTTP/1.1\r\nHost: x\r\n\r\n" + get("/hello/4", true));
+        c.send(get("/hello/2") + get("/hello/3") + "HEAD /file/eicar HTTP/1.1\r\nHost: x\r\n\r\n" +
+               get("/hello/4", true));
         auto got = c.read();
         CHECK(count_of(got, "HTTP/1.1 200 OK") == 5);  // hello/1 read before, then four more
-        const auto p1 = got.find("hello 1"), p2 = got.find("hello 2"), p3 = got.find("hello 3"), p4 = got.find("hello 4");
+        const auto p1 = got.find("hello 1"), p2 = got.find("hello 2"), p3 = got.find("hello 3"),
+                   p4 = got.find("hello 4");
         CHECK((p1 < p2 && p2 < p3 && p3 < p4 && p4 != std::string::npos));
         CHECK(c.closed());
     }
@@ -436,12 +459,14 @@ TEST_CASE("configured byte pattern and SHA-256 rules block by name; a near miss 
     CHECK(miss.body == e.bodies.at("hashed-plus"));
     auto dir = work_dir("hash");
     std::ofstream(dir / "bad.bin") << e.bodies.at("hashed");
-    check_blocked(curl_via(p, e.root(), e.url("/upload/hashed"), {"--data-binary", "@" + (dir / "bad.bin").string()}),
-                  "known-bad-file");
+    check_blocked(
+        curl_via(p, e.root(), e.url("/upload/hashed"), {"--data-binary", "@" + (dir / "bad.bin").string()}),
+        "known-bad-file");
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("past hold_bytes a late block resets the connection: the client never has the whole file", "[proxy][inspect]") {
+TEST_CASE("past hold_bytes a late block resets the connection: the client never has the whole file",
+          "[proxy][inspect]") {
     auto& e = env();
     auto p = e.proxy("late", "hold_bytes = 4096\nmax_scan_bytes = 200000\n");
     const std::string& full = e.bodies.at("eicar-late");
@@ -505,7 +530,9 @@ TEST_CASE("malformed HTTP and non-HTTP in the tunnel end the connection with a r
     before = p.records().size();
     {
         TunnelClient c(p.port(), e.origin.port(), e.root());
-        c.send("POST /upload/smuggle HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        c.send(
+            "POST /upload/smuggle HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n0\r\n\r\n");
         c.read();
         CHECK(c.closed());
     }
@@ -536,9 +563,9 @@ TEST_CASE("with inspection on, upstream ALPN is limited to http/1.1", "[proxy][i
     auto& e = env();
     auto& p = main_proxy();
     OriginServer h2(e.cert, {}, OriginOptions{1, "h2", false});
-    auto r = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(p.port()) + " -connect " + kHost + ":" +
-                std::to_string(h2.port()) + " -servername " + kHost + " -alpn h2,http/1.1 -CAfile " + e.root().string() +
-                " 2>&1");
+    auto r = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(p.port()) + " -connect " +
+                kHost + ":" + std::to_string(h2.port()) + " -servername " + kHost +
+                " -alpn h2,http/1.1 -CAfile " + e.root().string() + " 2>&1");
     INFO(r.output);
     CHECK_THAT(r.output, ContainsSubstring("Verify return code: 0"));
     CHECK(r.output.find("ALPN protocol: h2") == std::string::npos);
@@ -558,17 +585,27 @@ TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy
         std::string from, to, error;
     };
     const std::vector<Case> cases = {
-        {"over_limit = \"allow\"", "over_limit = \"maybe\"", "inspection.over_limit: must be \"allow\" or \"block\""},
-        {"non_http = \"block\"", "non_http = \"pass\"", "inspection.non_http: must be \"block\" or \"tunnel\""},
-        {"enabled = true\neicar", "enabled = true\nscan_everything = true\neicar", "inspection.scan_everything: unknown key"},
-        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"hex:4d5a9\"", "inspection.patterns.pe-marker: is not valid hex"},
-        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"4d5a9000\"", "must start with 'hex:' or 'text:'"},
-        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"text:ab\"", "a pattern must be 4 to 1024 bytes long (is 2)"},
-        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"Bad Name\" = \"text:abcdef\"", "rule names are 1-64 characters"},
-        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"eicar\" = \"text:abcdef\"", "inspection.patterns.eicar: rule name used twice"},
-        {"# \"known-bad-installer\" = \"<64 hex digits>\"", "\"x\" = \"abcd\"", "inspection.sha256.x: must be a SHA-256 as 64 hex digits"},
+        {"over_limit = \"allow\"", "over_limit = \"maybe\"",
+         "inspection.over_limit: must be \"allow\" or \"block\""},
+        {"non_http = \"block\"", "non_http = \"pass\"",
+         "inspection.non_http: must be \"block\" or \"tunnel\""},
+        {"enabled = true\neicar", "enabled = true\nscan_everything = true\neicar",
+         "inspection.scan_everything: unknown key"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"hex:4d5a9\"",
+         "inspection.patterns.pe-marker: is not valid hex"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"4d5a9000\"",
+         "must start with 'hex:' or 'text:'"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"pe-marker\" = \"text:ab\"",
+         "a pattern must be 4 to 1024 bytes long (is 2)"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"Bad Name\" = \"text:abcdef\"",
+         "rule names are 1-64 characters"},
+        {"# \"pe-marker\" = \"hex:4d5a90000300\"", "\"eicar\" = \"text:abcdef\"",
+         "inspection.patterns.eicar: rule name used twice"},
+        {"# \"known-bad-installer\" = \"<64 hex digits>\"", "\"x\" = \"abcd\"",
+         "inspection.sha256.x: must be a SHA-256 as 64 hex digits"},
         {"max_scan_bytes = 104857600", "max_scan_bytes = 0", "inspection.max_scan_bytes: must be between"},
-        {"alpn = [\"h2\", \"http/1.1\"]", "alpn = [\"h2\"]", "upstream.alpn: must include \"http/1.1\" while [inspection] is enabled"},
+        {"alpn = [\"h2\", \"http/1.1\"]", "alpn = [\"h2\"]",
+         "upstream.alpn: must include \"http/1.1\" while [inspection] is enabled"},
     };
     for (const auto& k : cases) {
         CAPTURE(k.to);
@@ -577,7 +614,8 @@ TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy
         std::string bad = text;
         bad.replace(pos, k.from.size(), k.to);
         std::ofstream(dir / "bad.toml") << bad;
-        CHECK_THROWS_WITH(proxy::load_node_config(dir / "bad.toml"), ContainsSubstring("bad.toml: ") && ContainsSubstring(k.error));
+        CHECK_THROWS_WITH(proxy::load_node_config(dir / "bad.toml"),
+                          ContainsSubstring("bad.toml: ") && ContainsSubstring(k.error));
     }
     // Off: h2 is offered again.
     std::string off = text;

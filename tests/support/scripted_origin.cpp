@@ -82,11 +82,13 @@ private:
 
 }  // namespace
 
-void OriginConnection::pause(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
+void OriginConnection::pause(std::chrono::milliseconds d) {
+    std::this_thread::sleep_for(d);
+}
 
 std::string http_response(const std::string& body, const std::string& extra_headers) {
-    return "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n" + extra_headers + "\r\n" + body;
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body;
 }
 
 struct ScriptedOrigin::Impl {
@@ -141,7 +143,8 @@ struct ScriptedOrigin::Impl {
                         }
                         std::size_t size = std::stoul(line, nullptr, 16);
                         if (size == 0) {
-                            while ((complete = c.read_line(line, 1024)) && !line.empty()) {}
+                            while ((complete = c.read_line(line, 1024)) && !line.empty()) {
+                            }
                             break;
                         }
                         std::string crlf;
@@ -151,10 +154,12 @@ struct ScriptedOrigin::Impl {
                         }
                     }
                 } else if (auto cl = req.headers.find("content-length"); cl != req.headers.end()) {
-                    complete = c.read_exact(req.body, std::min<std::size_t>(std::stoull(cl->second), kMaxBody));
+                    complete =
+                        c.read_exact(req.body, std::min<std::size_t>(std::stoull(cl->second), kMaxBody));
                 }
                 if (!complete) {
-                    note(req.method + " " + req.target + " incomplete bytes=" + std::to_string(req.body.size()));
+                    note(req.method + " " + req.target +
+                         " incomplete bytes=" + std::to_string(req.body.size()));
                     break;
                 }
                 note(req.method + " " + req.target + " complete bytes=" + std::to_string(req.body.size()) +
@@ -169,7 +174,8 @@ struct ScriptedOrigin::Impl {
     }
 };
 
-ScriptedOrigin::ScriptedOrigin(const OriginCert& cert, OriginHandler handler) : impl_(std::make_unique<Impl>()) {
+ScriptedOrigin::ScriptedOrigin(const OriginCert& cert, OriginHandler handler)
+    : impl_(std::make_unique<Impl>()) {
     // The proxy resets connections on purpose (blocks); a write to one must fail, not kill the test.
     ::signal(SIGPIPE, SIG_IGN);
     impl_->handler = std::move(handler);
@@ -182,7 +188,8 @@ ScriptedOrigin::ScriptedOrigin(const OriginCert& cert, OriginHandler handler) : 
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(impl_->listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(impl_->listen_fd, 64) != 0)
+    if (::bind(impl_->listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(impl_->listen_fd, 64) != 0)
         throw std::runtime_error("scripted origin: cannot listen");
     socklen_t len = sizeof a;
     ::getsockname(impl_->listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
@@ -212,7 +219,9 @@ ScriptedOrigin::~ScriptedOrigin() {
     ::close(impl_->listen_fd);
 }
 
-std::uint16_t ScriptedOrigin::port() const { return impl_->port; }
+std::uint16_t ScriptedOrigin::port() const {
+    return impl_->port;
+}
 
 std::vector<std::string> ScriptedOrigin::received() const {
     std::lock_guard lock(impl_->mu);

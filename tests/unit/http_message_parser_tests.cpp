@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+using Catch::Matchers::ContainsSubstring;
 using proxy::http::BodyFraming;
 using proxy::http::MessageLimits;
 using proxy::http::MessageParser;
-using Catch::Matchers::ContainsSubstring;
 using Event = MessageParser::Event;
 
 namespace {
@@ -35,18 +35,25 @@ Parsed run(MessageParser::Kind kind, const std::string& wire, std::size_t piece 
     auto handle = [&](const MessageParser::Step& s) {
         switch (s.event) {
             case Event::head:
-                if (kind == MessageParser::Kind::request) out.heads.push_back(p.head().method + " " + p.head().target);
-                else out.heads.push_back(std::to_string(p.head().status));
+                if (kind == MessageParser::Kind::request)
+                    out.heads.push_back(p.head().method + " " + p.head().target);
+                else
+                    out.heads.push_back(std::to_string(p.head().status));
                 break;
-            case Event::body: body.append(reinterpret_cast<const char*>(s.body.data()), s.body.size()); break;
+            case Event::body:
+                body.append(reinterpret_cast<const char*>(s.body.data()), s.body.size());
+                break;
             case Event::end:
                 ++out.ended;
                 out.bodies.push_back(body);
                 body.clear();
                 if (kind == MessageParser::Kind::response && !p.informational()) ++next_method;
                 break;
-            case Event::error: out.error = s.error; break;
-            case Event::need_more: break;
+            case Event::error:
+                out.error = s.error;
+                break;
+            case Event::need_more:
+                break;
         }
     };
     const std::size_t step = piece == 0 ? wire.size() : piece;
@@ -86,7 +93,7 @@ TEST_CASE("requests: Content-Length, chunked with trailers, pipelined, any split
 
 TEST_CASE("responses: HEAD, 204, 304, 100-continue, chunked, read until close", "[inspect][parser]") {
     const std::string wire =
-        "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"          // HEAD: no body despite the length
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"  // HEAD: no body despite the length
         "HTTP/1.1 204 No Content\r\n\r\n"
         "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"
         "HTTP/1.1 100 Continue\r\n\r\n"
@@ -139,23 +146,26 @@ TEST_CASE("limits: head size, header count, chunk line, trailers; truncation at 
     small.header_count = 4;
     small.chunk_line_bytes = 32;
     small.trailer_bytes = 64;
-    auto big = run(MessageParser::Kind::request, "GET / HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 100, {},
-                   false, small);
+    auto big = run(MessageParser::Kind::request,
+                   "GET / HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 100, {}, false, small);
     CHECK_THAT(big.error, ContainsSubstring("over 1024 bytes"));
-    auto many = run(MessageParser::Kind::request, "GET / HTTP/1.1\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n", 0, {},
-                    false, small);
+    auto many = run(MessageParser::Kind::request,
+                    "GET / HTTP/1.1\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\n\r\n", 0, {}, false, small);
     CHECK_THAT(many.error, ContainsSubstring("more than 4 header fields"));
     auto ext = run(MessageParser::Kind::request,
-                   "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(100, 'e') + "\r\n", 0, {},
-                   false, small);
+                   "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(100, 'e') + "\r\n",
+                   0, {}, false, small);
     CHECK_THAT(ext.error, ContainsSubstring("chunk size line over 32"));
-    auto trailers = run(MessageParser::Kind::request,
-                        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + std::string(100, 't') + "\r\n\r\n",
-                        0, {}, false, small);
+    auto trailers = run(
+        MessageParser::Kind::request,
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: " + std::string(100, 't') + "\r\n\r\n",
+        0, {}, false, small);
     CHECK_THAT(trailers.error, ContainsSubstring("trailer section over 64"));
-    auto truncated = run(MessageParser::Kind::response, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 0, {"GET"}, true);
+    auto truncated = run(MessageParser::Kind::response, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 0,
+                         {"GET"}, true);
     CHECK_THAT(truncated.error, ContainsSubstring("truncated"));
-    auto clean = run(MessageParser::Kind::response, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", 0, {"GET"}, true);
+    auto clean = run(MessageParser::Kind::response, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", 0,
+                     {"GET"}, true);
     CHECK(clean.error.empty());
     CHECK(clean.ended == 1);
 }

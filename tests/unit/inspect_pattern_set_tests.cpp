@@ -13,7 +13,9 @@ using proxy::inspect::PatternSet;
 
 namespace {
 
-std::vector<std::uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<std::uint8_t> bytes(const std::string& s) {
+    return {s.begin(), s.end()};
+}
 
 std::span<const std::uint8_t> view(const std::string& s, std::size_t off, std::size_t len) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()) + off, len};
@@ -55,8 +57,10 @@ TEST_CASE("the EICAR string is found at every split position, in any surrounding
     CHECK(scan_split(set, altered, {}) == PatternSet::kNoMatch);
 }
 
-TEST_CASE("several patterns with shared prefixes and suffixes; random data has no false hits", "[inspect][matcher]") {
-    PatternSet set({bytes("abcdef"), bytes("cdefgh"), bytes("bcdx"), bytes(std::string("\xff\xfe\x00\x01", 4))});
+TEST_CASE("several patterns with shared prefixes and suffixes; random data has no false hits",
+          "[inspect][matcher]") {
+    PatternSet set(
+        {bytes("abcdef"), bytes("cdefgh"), bytes("bcdx"), bytes(std::string("\xff\xfe\x00\x01", 4))});
     CHECK(scan_split(set, "zzabcdefzz", {}) == 0);
     CHECK(scan_split(set, "zzabcdefgh", {5}) == 0);
     CHECK(scan_split(set, "zzabcdxgh", {3}) == 2);
@@ -74,7 +78,8 @@ TEST_CASE("several patterns with shared prefixes and suffixes; random data has n
         std::size_t best = std::string::npos;
         int which = PatternSet::kNoMatch;
         for (std::size_t i = 0; i < pats.size(); ++i)
-            if (auto p = s.find(pats[i]); p != std::string::npos && (best == std::string::npos || p + pats[i].size() < best)) {
+            if (auto p = s.find(pats[i]);
+                p != std::string::npos && (best == std::string::npos || p + pats[i].size() < best)) {
                 best = p + pats[i].size();
                 which = static_cast<int>(i);
             }
@@ -93,14 +98,16 @@ TEST_CASE("several patterns with shared prefixes and suffixes; random data has n
 
 TEST_CASE("pattern limits are enforced", "[inspect][matcher]") {
     CHECK_THROWS_AS(PatternSet({bytes("abc")}), std::invalid_argument);
-    CHECK_THROWS_AS(PatternSet({std::vector<std::uint8_t>(PatternSet::kMaxPatternBytes + 1, 'a')}), std::invalid_argument);
+    CHECK_THROWS_AS(PatternSet({std::vector<std::uint8_t>(PatternSet::kMaxPatternBytes + 1, 'a')}),
+                    std::invalid_argument);
     PatternSet none({});
     PatternSet::State st = 0;
     CHECK(none.empty());
     CHECK(none.scan(st, view("anything", 0, 8)) == PatternSet::kNoMatch);
 }
 
-TEST_CASE("many distinct first bytes (table skip) and few (memchr skip) find the same", "[inspect][matcher]") {
+TEST_CASE("many distinct first bytes (table skip) and few (memchr skip) find the same",
+          "[inspect][matcher]") {
     std::vector<std::vector<std::uint8_t>> many;
     for (char c : std::string("123456789")) many.push_back(bytes(std::string(1, c) + "abc"));
     PatternSet table(many);

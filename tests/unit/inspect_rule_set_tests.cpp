@@ -15,7 +15,9 @@ using namespace proxy::inspect;
 
 namespace {
 
-std::span<const std::uint8_t> view(const std::string& s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+std::span<const std::uint8_t> view(const std::string& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
 
 std::vector<std::uint8_t> sha256(const std::string& s) {
     std::vector<std::uint8_t> d(32);
@@ -40,15 +42,18 @@ Verdict inspect(const RuleSetInspector& rules, const std::string& body, std::siz
 
 }  // namespace
 
-TEST_CASE("EICAR, a hex pattern and a text pattern block, named by rule, at any piece size", "[inspect][rules]") {
+TEST_CASE("EICAR, a hex pattern and a text pattern block, named by rule, at any piece size",
+          "[inspect][rules]") {
     proxy::InspectionSection cfg;
     cfg.patterns.emplace_back("mz-marker", std::vector<std::uint8_t>{0x4d, 0x5a, 0x90, 0x00, 0x03});
-    cfg.patterns.emplace_back("secret-word", std::vector<std::uint8_t>{'T', 'O', 'P', 'S', 'E', 'C', 'R', 'E', 'T'});
+    cfg.patterns.emplace_back("secret-word",
+                              std::vector<std::uint8_t>{'T', 'O', 'P', 'S', 'E', 'C', 'R', 'E', 'T'});
     RuleSetInspector rules(cfg);
     for (std::size_t piece : {1, 3, 64, 100000}) {
         INFO("piece " << piece);
         CHECK(inspect(rules, "junk " + eicar_test_string() + " junk", piece).rule == "eicar");
-        CHECK(inspect(rules, std::string(5000, 'a') + std::string("\x4d\x5a\x90\x00\x03", 5), piece).rule == "mz-marker");
+        CHECK(inspect(rules, std::string(5000, 'a') + std::string("\x4d\x5a\x90\x00\x03", 5), piece).rule ==
+              "mz-marker");
         CHECK(inspect(rules, "this is TOPSECRET stuff", piece).rule == "secret-word");
         auto clean = inspect(rules, std::string(10000, 'z'), piece);
         CHECK(clean.kind == Verdict::Kind::allow);
