@@ -82,6 +82,14 @@ bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRe
         return c.write(http_response(body));
     }
     if (path.rfind("/hello/", 0) == 0) return c.write(http_response("hello " + path.substr(7) + "\n"));
+    if (path == "/ws") {
+        // An upgrade, then bytes that are not HTTP.
+        c.write(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+            "Upgrade\r\n\r\n\x81\x05hello");
+        c.pause(std::chrono::milliseconds(300));
+        return false;
+    }
     auto it = bodies.find(path.substr(std::string("/file/").size()));
     if (path.rfind("/file/", 0) != 0 || it == bodies.end()) {
         c.write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
@@ -625,4 +633,33 @@ TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy
     CHECK_FALSE(o.inspection.enabled);
     CHECK(o.upstream.alpn == std::vector<std::string>{"h2", "http/1.1"});
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a 101 upgrade (WebSocket) is ended as not_http, or relayed with non_http = tunnel",
+          "[proxy][inspect]") {
+    auto& e = env();
+    const std::string upgrade =
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    {
+        auto& p = main_proxy();
+        const auto before = p.records().size();
+        TunnelClient c(p.port(), e.origin.port(), e.root());
+        c.send(upgrade);
+        auto got = c.read();
+        CHECK(got.find("101") == std::string::npos);
+        CHECK(c.closed());
+        auto rec = record_after(p, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec["reason"] == "not_http");
+        CHECK_THAT(rec.value("detail", ""),
+                   ContainsSubstring("protocol upgrade (101 Switching Protocols) after GET /ws"));
+    }
+    {
+        auto p = e.proxy("ws-tunnel", "non_http = \"tunnel\"\n");
+        TunnelClient c(p->port(), e.origin.port(), e.root());
+        c.send(upgrade);
+        auto got = c.read();
+        CHECK(got.rfind("HTTP/1.1 101 Switching Protocols", 0) == 0);
+        CHECK_THAT(got, ContainsSubstring("\x81\x05hello"));
+    }
 }
