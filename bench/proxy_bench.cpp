@@ -9,8 +9,10 @@
 //   forging  new TLS connections/s over many distinct registrable domains, each with its
 //            own origin certificate, each visited once (every one needs a new leaf)
 //   bulk     single-stream download MB/s
-// plus p50/p99 latency of a sequential connection on the cached path. Last line:
-//   ratio cached=<x> forging=<y> bulk=<z>          (proxy divided by direct)
+// plus p50/p99 latency of a sequential connection on the cached path. The cached and bulk
+// phases also run through a second node with the integrated inspector on (every body byte
+// scanned). Last line (proxy divided by direct):
+//   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
 
 #include "support/bench_ca.hpp"
 #include "support/origin_pki.hpp"
@@ -35,6 +37,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -298,30 +301,43 @@ int main(int argc, char** argv) try {
                        work / "ca-service.log");
 
     // proxy-node: node-1's identity; every bench name resolves to the origin via [upstream.hosts].
-    const std::uint16_t proxy_port = free_port(), mgmt_port = free_port();
-    {
-        std::ofstream cfg(work / "proxy-node.toml");
-        cfg << "[node]\nname = \"node-1\"\n[listen]\nproxy = \"127.0.0.1:" << proxy_port
-            << "\"\nmanagement = \"127.0.0.1:" << mgmt_port << "\"\n[ca_service]\nurl = \"https://127.0.0.1:" << ca_port
+    // Two nodes: inspection off (the interception baseline) and the integrated inspector on
+    // (EICAR plus one configured pattern, the whole bulk body scanned).
+    auto start_proxy = [&](const std::string& name, std::uint16_t port, std::uint16_t mgmt, const std::string& inspection) {
+        std::ofstream cfg(work / (name + ".toml"));
+        cfg << "[node]\nname = \"node-1\"\n[listen]\nproxy = \"127.0.0.1:" << port
+            << "\"\nmanagement = \"127.0.0.1:" << mgmt << "\"\n[ca_service]\nurl = \"https://127.0.0.1:" << ca_port
             << "\"\nserver_ca = \"" << (ca.dir / "pki/service-ca.pem").string() << "\"\ncertificate = \""
             << (ca.dir / "nodes/node-1/node.pem").string() << "\"\nprivate_key = \""
             << (ca.dir / "nodes/node-1/node.key").string() << "\"\nconnections = 16\n[upstream]\nextra_ca = \""
             << (work / "origin-root.pem").string() << "\"\nsystem_trust = false\n[upstream.hosts]\n";
-        for (const auto& [name, cert] : by_name) cfg << '"' << name << "\" = \"127.0.0.1\"\n";
-        cfg << "[log]\nconnections = \"" << (work / "connections.jsonl").string() << "\"\n";
-    }
-    Process proxy({std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / "proxy-node.toml").string()},
-                  work / "proxy-node.log");
+        for (const auto& [n, cert] : by_name) cfg << '"' << n << "\" = \"127.0.0.1\"\n";
+        cfg << "[log]\nconnections = \"" << (work / (name + "-connections.jsonl")).string() << "\"\n"
+            << "[inspection]\n" << inspection;
+        cfg.close();
+        return std::make_unique<Process>(
+            std::vector<std::string>{std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / (name + ".toml")).string()},
+            work / (name + ".log"));
+    };
+    const std::uint16_t proxy_port = free_port(), mgmt_port = free_port();
+    const std::uint16_t inspect_port = free_port(), inspect_mgmt_port = free_port();
+    auto proxy = start_proxy("proxy-node", proxy_port, mgmt_port, "enabled = false\n");
+    auto inspecting = start_proxy("proxy-node-inspect", inspect_port, inspect_mgmt_port,
+                                  "enabled = true\nmax_scan_bytes = " + std::to_string(o.bulk_bytes * 2) +
+                                      "\n[inspection.patterns]\n\"bench-marker\" = \"hex:deadbeefcafe\"\n");
     auto direct_ctx = client_ctx(work / "origin-root.pem");
     auto proxy_ctx = client_ctx(ca.dir / "pki/root-ca.pem");
     const Path direct{"direct", direct_ctx.get(), 0};
     const Path via{"proxy", proxy_ctx.get(), proxy_port};
+    const Path inspected{"proxy+inspection", proxy_ctx.get(), inspect_port};
 
     // Ready when a request through the proxy succeeds (this also caches the cached-path leaf).
     std::vector<char> buf(16384);
     for (auto deadline = Clock::now() + std::chrono::seconds(30);;) {
-        if (fetch(via, origin.port(), "cached.bench.example", "/", buf) >= 0) break;
-        if (!proxy.running() || !ca_service.running() || Clock::now() > deadline)
+        if (fetch(via, origin.port(), "cached.bench.example", "/", buf) >= 0 &&
+            fetch(inspected, origin.port(), "cached.bench.example", "/", buf) >= 0)
+            break;
+        if (!proxy->running() || !inspecting->running() || !ca_service.running() || Clock::now() > deadline)
             throw std::runtime_error("proxy-node or ca-service did not come up; see " + work.string());
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -333,11 +349,14 @@ int main(int argc, char** argv) try {
     // Warm-up of both paths (page cache, allocator, CPU frequency).
     run_rate(direct, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(via, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+    run_rate(inspected, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
 
     const auto cached_direct = run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase);
     const auto cached_proxy = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
-    std::printf("cached  direct %8.0f conn/s   proxy %8.0f conn/s   (failures %lld/%lld)\n", cached_direct.per_second,
-                cached_proxy.per_second, cached_direct.failures, cached_proxy.failures);
+    const auto cached_inspected = run_rate(inspected, origin.port(), o.clients, one_name, 0, o.phase);
+    std::printf("cached  direct %8.0f conn/s   proxy %8.0f conn/s   inspected %8.0f conn/s   (failures %lld/%lld/%lld)\n",
+                cached_direct.per_second, cached_proxy.per_second, cached_inspected.per_second, cached_direct.failures,
+                cached_proxy.failures, cached_inspected.failures);
 
     const auto lat_direct = latencies(direct, origin.port(), "cached.bench.example", o.latency_samples);
     const auto lat_proxy = latencies(via, origin.port(), "cached.bench.example", o.latency_samples);
@@ -352,15 +371,18 @@ int main(int argc, char** argv) try {
                 forging_direct.per_second, forging_proxy.per_second, o.forging_names, forging_direct.failures,
                 forging_proxy.failures);
 
-    double bulk_direct = 0, bulk_proxy = 0;
-    for (int round = 0; round < 2; ++round) {  // best of two, alternating
+    double bulk_direct = 0, bulk_proxy = 0, bulk_inspected = 0;
+    for (int round = 0; round < 2; ++round) {  // best of two, interleaved
         bulk_direct = std::max(bulk_direct, bulk_mbps(direct, origin.port(), "cached.bench.example", o.bulk_bytes));
         bulk_proxy = std::max(bulk_proxy, bulk_mbps(via, origin.port(), "cached.bench.example", o.bulk_bytes));
+        bulk_inspected =
+            std::max(bulk_inspected, bulk_mbps(inspected, origin.port(), "cached.bench.example", o.bulk_bytes));
     }
-    std::printf("bulk    direct %8.0f MB/s     proxy %8.0f MB/s     (single stream, %llu MB, best of 2)\n", bulk_direct,
-                bulk_proxy, static_cast<unsigned long long>(o.bulk_bytes >> 20));
-    std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f\n", cached_proxy.per_second / cached_direct.per_second,
-                forging_proxy.per_second / forging_direct.per_second, bulk_proxy / bulk_direct);
+    std::printf("bulk    direct %8.0f MB/s     proxy %8.0f MB/s     inspected %8.0f MB/s   (single stream, %llu MB, best of 2)\n",
+                bulk_direct, bulk_proxy, bulk_inspected, static_cast<unsigned long long>(o.bulk_bytes >> 20));
+    std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f\n",
+                cached_proxy.per_second / cached_direct.per_second, forging_proxy.per_second / forging_direct.per_second,
+                bulk_proxy / bulk_direct, bulk_inspected / bulk_direct, cached_inspected.per_second / cached_direct.per_second);
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "proxy-bench: %s\n", e.what());

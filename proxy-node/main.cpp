@@ -8,6 +8,7 @@
 #include "certs/leaf_cache.hpp"
 #include "certs/leaf_key.hpp"
 #include "config/node_config.hpp"
+#include "inspect/rule_set.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
 #include "server/proxy_server.hpp"
@@ -15,6 +16,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <iostream>
 
 namespace {
@@ -43,7 +45,12 @@ int main(int argc, char** argv) {
         proxy::tls::ClientFacingContext client_tls;
         proxy::access::ClientNetworks clients(config.allowed_clients);
         proxy::bypass::BypassPolicy bypass(config.bypass);
-        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log, clients, bypass};
+        std::unique_ptr<proxy::inspect::RuleSetInspector> inspector;
+        if (config.inspection.enabled) {
+            inspector = std::make_unique<proxy::inspect::RuleSetInspector>(config.inspection);
+            metrics.inspection.declare_rules(inspector->rule_names());
+        }
+        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log, clients, bypass, inspector.get()};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;

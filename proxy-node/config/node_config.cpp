@@ -1,11 +1,13 @@
 #include "config/node_config.hpp"
 
+#include "ossl/encoding.hpp"
 #include "settings/toml_reader.hpp"
 
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -28,6 +30,12 @@ constexpr std::int64_t kMaxLearnedEntries = 10'000'000;
 constexpr std::size_t kMaxAllowedNetworks = 10000;
 constexpr std::size_t kMaxHostLists = 100;
 constexpr std::size_t kMaxProxyListeners = 16;
+constexpr std::size_t kMaxRuleName = 64;
+constexpr std::size_t kMinPatternBytes = 4;       // shorter ones would match everywhere
+constexpr std::size_t kMaxPatternBytes = 1024;    // = inspect::PatternSet limits
+constexpr std::size_t kMaxPatternTotal = 16 * 1024;
+constexpr std::int64_t kMaxScanBytes = 1LL << 40;
+constexpr std::int64_t kMaxHoldBytes = 64LL << 20;
 
 using Reader = settings::TomlReader;
 
@@ -129,13 +137,97 @@ bypass::BypassRules bypass_rules(const Reader& r) {
     return b;
 }
 
+bool valid_rule_name(const std::string& n) {
+    if (n.empty() || n.size() > kMaxRuleName) return false;
+    for (char ch : n)
+        if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return false;
+    return true;
+}
+
+// A table of rule name -> string, each name valid and not used twice (the names are log
+// and metric labels).
+using RuleConvert = std::function<void(const std::string& key, const std::string& name, const std::string& value)>;
+
+void rule_table(const Reader& r, const std::string& key, std::set<std::string>& used, const RuleConvert& convert) {
+    const auto* n = r.node(key);
+    if (n == nullptr) return;
+    const auto* t = n->as_table();
+    if (t == nullptr) r.fail(key, "must be a table of \"rule-name\" = \"...\"");
+    for (const auto& [k, v] : *t) {
+        const std::string name(k.str());
+        const std::string full = key + "." + name;
+        if (!valid_rule_name(name)) r.fail(full, "rule names are 1-64 characters of a-z 0-9 . _ -");
+        if (!used.insert(name).second) r.fail(full, "rule name used twice");
+        auto text = v.value_exact<std::string>();
+        if (!text) r.fail(full, "must be a string");
+        convert(full, name, *text);
+    }
+}
+
+void load_inspection(const Reader& r, NodeConfig& c) {
+    auto& in = c.inspection;
+    in.enabled = r.boolean("inspection.enabled", in.enabled);
+    in.eicar = r.boolean("inspection.eicar", in.eicar);
+    std::set<std::string> used{"eicar", "scan_limit"};  // built-in names
+    rule_table(r, "inspection.patterns", used, [&](const std::string& key, const std::string& name, const std::string& v) {
+        std::vector<std::uint8_t> bytes;
+        if (v.rfind("hex:", 0) == 0) {
+            auto raw = ossl::from_hex(v.substr(4));
+            if (!raw) r.fail(key, "is not valid hex after 'hex:'");
+            bytes.assign(raw->begin(), raw->end());
+        } else if (v.rfind("text:", 0) == 0) {
+            bytes.assign(v.begin() + 5, v.end());
+        } else {
+            r.fail(key, "must start with 'hex:' or 'text:'");
+        }
+        if (bytes.size() < kMinPatternBytes || bytes.size() > kMaxPatternBytes)
+            r.fail(key, "a pattern must be " + std::to_string(kMinPatternBytes) + " to " +
+                            std::to_string(kMaxPatternBytes) + " bytes long (is " + std::to_string(bytes.size()) + ")");
+        in.patterns.emplace_back(name, std::move(bytes));
+    });
+    std::size_t total = 0;
+    for (const auto& p : in.patterns) total += p.second.size();
+    if (total > kMaxPatternTotal)
+        r.fail("inspection.patterns", "patterns total " + std::to_string(total) + " bytes, over the limit of " +
+                                          std::to_string(kMaxPatternTotal));
+    rule_table(r, "inspection.sha256", used, [&](const std::string& key, const std::string& name, const std::string& v) {
+        auto raw = ossl::from_hex(v);
+        if (!raw || raw->size() != 32) r.fail(key, "must be a SHA-256 as 64 hex digits");
+        in.sha256.emplace_back(name, std::vector<std::uint8_t>(raw->begin(), raw->end()));
+    });
+    in.max_scan_bytes = static_cast<std::uint64_t>(
+        r.integer("inspection.max_scan_bytes", static_cast<std::int64_t>(in.max_scan_bytes), 1, kMaxScanBytes));
+    const std::string over = r.string("inspection.over_limit", "allow");
+    if (over != "allow" && over != "block") r.fail("inspection.over_limit", "must be \"allow\" or \"block\"");
+    in.over_limit_block = over == "block";
+    in.hold_bytes = static_cast<std::size_t>(
+        r.integer("inspection.hold_bytes", static_cast<std::int64_t>(in.hold_bytes), 0, kMaxHoldBytes));
+    const std::string non_http = r.string("inspection.non_http", "block");
+    if (non_http != "block" && non_http != "tunnel") r.fail("inspection.non_http", "must be \"block\" or \"tunnel\"");
+    in.non_http_tunnel = non_http == "tunnel";
+    in.head_bytes = static_cast<std::size_t>(
+        r.integer("inspection.head_bytes", static_cast<std::int64_t>(in.head_bytes), kMinHeadBytes, kMaxHeadBytes));
+    if (in.enabled) {
+        // The parser reads HTTP/1.1 only: h2 is not offered upstream, so clients fall back.
+        std::vector<std::string> alpn;
+        for (const auto& p : c.upstream.alpn)
+            if (p == "http/1.1") alpn.push_back(p);
+        if (alpn.empty() && r.node("upstream.alpn") != nullptr)
+            r.fail("upstream.alpn", "must include \"http/1.1\" while [inspection] is enabled (only HTTP/1.1 is inspected)");
+        c.upstream.alpn = alpn;
+    }
+}
+
 }  // namespace
 
 
 NodeConfig load_node_config(const std::filesystem::path& file) {
     const toml::table root = Reader::parse_file(file);
     const Reader r(root, file, "proxy-node/README.md");
-    r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads", "access", "bypass"});
+    r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads", "access", "bypass",
+                     "inspection"});
     r.only_keys("node", {"name"});
     r.only_keys("listen", {"proxy", "management"});
     r.only_keys("ca_service", {"url", "server_ca", "certificate", "private_key", "connect_timeout_ms",
@@ -147,6 +239,8 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
                            "client_hello_timeout_ms", "upstream_connect_timeout_ms", "handshake_timeout_ms",
                            "certificate_timeout_ms", "idle_timeout_seconds", "drain_timeout_seconds"});
     r.only_keys("log", {"connections"});
+    r.only_keys("inspection", {"enabled", "eicar", "patterns", "sha256", "max_scan_bytes", "over_limit", "hold_bytes",
+                               "non_http", "head_bytes"});
     r.only_keys("threads", {"workers"});
     r.only_keys("access", {"allowed_clients"});
     r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",
@@ -239,6 +333,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
 
     c.allowed_clients = allowed_clients(r);
     c.bypass = bypass_rules(r);
+    load_inspection(r, c);
 
     c.connection_log = r.string("log.connections", "-");
     if (c.connection_log == "-") c.connection_log.clear();

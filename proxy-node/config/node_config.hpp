@@ -64,6 +64,21 @@ struct LimitsSection {
     std::chrono::seconds drain_timeout{30};  // SIGTERM: how long open connections may finish
 };
 
+// [inspection]: decrypted HTTP/1.1 bodies checked by the integrated rule set (see README).
+struct InspectionSection {
+    bool enabled = true;
+    bool eicar = true;  // the built-in rule "eicar" (the EICAR anti-virus test file)
+    // Rule name -> bytes (from "hex:..." or "text:..." in the file), and rule name -> SHA-256
+    // of a whole body (a file). Names: [a-z0-9._-], at most 64 characters.
+    std::vector<std::pair<std::string, std::vector<std::uint8_t>>> patterns;
+    std::vector<std::pair<std::string, std::vector<std::uint8_t>>> sha256;
+    std::uint64_t max_scan_bytes = 100ULL << 20;  // per message body
+    bool over_limit_block = false;                // over_limit = "allow" | "block"
+    std::size_t hold_bytes = 256 * 1024;          // held per message until the verdict
+    bool non_http_tunnel = false;                 // non_http = "block" | "tunnel"
+    std::size_t head_bytes = 64 * 1024;           // a decrypted request/response head
+};
+
 struct NodeConfig {
     std::filesystem::path source;
     std::string name;
@@ -76,6 +91,7 @@ struct NodeConfig {
     // Client networks that may use the proxy listener ([access] allowed_clients).
     std::vector<access::Network> allowed_clients = access::default_allowed_clients();
     bypass::BypassRules bypass;  // [bypass]
+    InspectionSection inspection;
     unsigned worker_threads = 0;  // 0: one per CPU
     std::filesystem::path connection_log;  // empty: stdout
 };

@@ -46,7 +46,9 @@ int status_for(Reason r) {
         case Reason::overloaded:
         case Reason::shutting_down: return 503;
         case Reason::certificate_refused:
-        case Reason::not_tls: return 403;
+        case Reason::not_tls:
+        case Reason::not_http:
+        case Reason::inspection: return 403;
         default: return 502;
     }
 }
@@ -62,6 +64,27 @@ std::string error_response(Reason reason, std::string_view host, std::string_vie
     std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(status_text(status)) + "\r\n";
     head += "Content-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n";
     head += std::string(kReasonHeader) + ": " + std::string(code(reason)) + "\r\n";
+    head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    return head + body;
+}
+
+}  // namespace proxy::http
+
+namespace proxy::http {
+
+std::string block_response(std::string_view host, std::string_view rule, bool upload) {
+    std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Blocked by content inspection"
+                       "</title></head>\n<body>\n<h1>Blocked by content inspection</h1>\n<p>" +
+                       std::string(upload ? "Your upload to " : "The download from ") + html_escape(host) +
+                       " was blocked because its content matched the rule <code>" + html_escape(rule) +
+                       "</code>.</p>\n<p>Reason: <code>" + std::string(code(Reason::inspection)) +
+                       "</code></p>\n<p>" + (upload ? "The server did not receive it." : "Nothing of it was passed on.") +
+                       " This event has been logged. If you believe this is a mistake, contact your administrator "
+                       "and quote the rule name.</p>\n</body></html>\n";
+    std::string head = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n"
+                       "Connection: close\r\n";
+    head += std::string(kReasonHeader) + ": " + std::string(code(Reason::inspection)) + "\r\n";
+    head += std::string(kRuleHeader) + ": " + std::string(rule) + "\r\n";
     head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     return head + body;
 }

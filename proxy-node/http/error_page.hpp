@@ -16,4 +16,9 @@ int status_for(Reason reason);
 // A complete HTTP/1.1 response (Connection: close), HTML body naming the host and reason.
 std::string error_response(Reason reason, std::string_view host, std::string_view detail);
 
+inline constexpr std::string_view kRuleHeader = "X-Proxy-Rule";
+// The block page for content inspection: 403, names the host, the direction (download or
+// upload) and the rule; Connection: close.
+std::string block_response(std::string_view host, std::string_view rule, bool upload);
+
 }  // namespace proxy::http

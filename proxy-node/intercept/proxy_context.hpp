@@ -6,6 +6,7 @@
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
 #include "config/node_config.hpp"
+#include "inspect/inspector.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
 #include "tls/server_context.hpp"
@@ -23,6 +24,7 @@ struct ProxyContext {
     ConnectionLog& log;
     const access::ClientNetworks& clients;  // who may use the proxy listener
     bypass::BypassPolicy& bypass;           // what is tunnelled without decrypting
+    const inspect::Inspector* inspector = nullptr;  // null: [inspection] enabled = false
 };
 
 }  // namespace proxy

@@ -4,6 +4,7 @@
 #include "http/error_page.hpp"
 #include "http/request_head.hpp"
 #include "intercept/raw_relay.hpp"
+#include "inspect/inspecting_relay.hpp"
 #include "intercept/watchdog.hpp"
 #include "ossl/pem.hpp"
 #include "tls/alerts.hpp"
@@ -291,6 +292,10 @@ private:
         }
 
         watchdog_->idle(limits_.idle_timeout);
+        if (ctx_.inspector != nullptr) {
+            co_await inspect_relay(client_tls, *upstream_tls, server_name);
+            co_return;
+        }
         co_await relay(client_tls, *upstream_tls);
         finish(decision::kIntercepted, Reason::none, "");
     }
@@ -375,6 +380,19 @@ private:
         const std::uint8_t record[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, alert};
         co_await asio::async_write(client_, asio::buffer(record), asio::redirect_error(use_awaitable, ec));
         client_.shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    // [inspection]: HTTP/1.1 parsed both ways, bodies through the inspector (inspect/).
+    awaitable<void> inspect_relay(tls::TlsStream& client, tls::TlsStream& upstream, const std::string& host) {
+        rec_.inspection = "on";
+        // A named object, not a braced temporary in the co_await: GCC 12 destroys such
+        // temporaries twice in coroutines.
+        inspect::RelayParams params{ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection,
+                                    limits_.relay_buffer_bytes, host, rec_.bytes_client_to_upstream,
+                                    rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
+        auto out = co_await inspect::inspecting_relay(client, upstream, params);
+        rec_.rule = out.rule;
+        finish(out.reason == Reason::none ? decision::kIntercepted : decision::kBlocked, out.reason, out.detail);
     }
 
     awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {

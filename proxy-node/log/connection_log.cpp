@@ -49,6 +49,8 @@ void ConnectionLog::write(const ConnectionRecord& r) {
         {"bytes_upstream_to_client", r.bytes_upstream_to_client},
         {"duration_ms", static_cast<double>(static_cast<long long>(duration.count() * 1000)) / 1000},
     };
+    if (!r.rule.empty()) j["rule"] = r.rule;
+    if (!r.inspection.empty()) j["inspection"] = r.inspection;
     // Replace invalid UTF-8 rather than throw: names come from clients.
     std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     line += '\n';

@@ -17,6 +17,14 @@ void Metrics::count(const std::string& d, Reason reason) {
     if (reason != Reason::none) ++by_reason[static_cast<std::size_t>(reason)];
 }
 
+void InspectionMetrics::declare_rules(const std::vector<std::string>& rules) {
+    for (const auto& r : rules) blocks.try_emplace(r);
+}
+
+void InspectionMetrics::count_block(const std::string& rule) {
+    if (auto it = blocks.find(rule); it != blocks.end()) ++it->second;
+}
+
 std::string render_prometheus(const Metrics& m, const LeafCache& cache, const CaClient& ca) {
     std::ostringstream o;
     auto counter = [&](const char* name, const char* help, std::uint64_t v) {
@@ -48,6 +56,19 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
             m.bytes_client_to_upstream.load());
     counter("proxy_bytes_upstream_to_client_total", "Payload bytes relayed towards clients.",
             m.bytes_upstream_to_client.load());
+    const auto& in = m.inspection;
+    o << "# HELP proxy_inspected_messages_total HTTP messages inspected, by direction.\n"
+         "# TYPE proxy_inspected_messages_total counter\n"
+      << "proxy_inspected_messages_total{direction=\"request\"} " << in.requests.load() << '\n'
+      << "proxy_inspected_messages_total{direction=\"response\"} " << in.responses.load() << '\n';
+    o << "# HELP proxy_inspected_bytes_total Decoded body bytes inspected, by direction.\n"
+         "# TYPE proxy_inspected_bytes_total counter\n"
+      << "proxy_inspected_bytes_total{direction=\"request\"} " << in.request_bytes.load() << '\n'
+      << "proxy_inspected_bytes_total{direction=\"response\"} " << in.response_bytes.load() << '\n';
+    counter("proxy_inspection_over_limit_total", "Bodies longer than inspection.max_scan_bytes.", in.over_limit.load());
+    o << "# HELP proxy_inspection_blocks_total Messages blocked by inspection, by rule.\n"
+         "# TYPE proxy_inspection_blocks_total counter\n";
+    for (const auto& [rule, n] : in.blocks) o << "proxy_inspection_blocks_total{rule=\"" << rule << "\"} " << n.load() << '\n';
     const auto& cs = cache.stats();
     gauge("proxy_leaf_cache_names", "Names covered by cached leaf certificates.", static_cast<double>(cache.size()));
     counter("proxy_leaf_cache_hits_total", "Connections served from a cached certificate.", cs.hits.load());

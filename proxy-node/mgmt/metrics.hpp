@@ -6,12 +6,26 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <vector>
 #include <string>
 
 namespace proxy {
 
 class CaClient;
 class LeafCache;
+
+// Inspection of decrypted HTTP (inspect/). Rule labels are declared once at start, before
+// any connection, so counting needs no lock.
+struct InspectionMetrics {
+    std::atomic<std::uint64_t> requests{0}, responses{0};            // messages inspected
+    std::atomic<std::uint64_t> request_bytes{0}, response_bytes{0};  // decoded body bytes seen
+    std::atomic<std::uint64_t> over_limit{0};  // bodies longer than max_scan_bytes
+    std::map<std::string, std::atomic<std::uint64_t>> blocks;  // by rule
+
+    void declare_rules(const std::vector<std::string>& rules);
+    void count_block(const std::string& rule);
+};
 
 struct Metrics {
     static constexpr std::size_t kReasons = static_cast<std::size_t>(kLastReason) + 1;
@@ -23,6 +37,7 @@ struct Metrics {
     std::array<std::atomic<std::uint64_t>, kReasons> by_reason{};
     std::atomic<std::uint64_t> bytes_client_to_upstream{0}, bytes_upstream_to_client{0};
     std::atomic<bool> draining{false};
+    InspectionMetrics inspection;
 
     void count(const std::string& decision, Reason reason);
 };

@@ -37,6 +37,9 @@ std::string_view code(Reason r) {
         case Reason::bypass_client_certificate: return "client_certificate";
         case Reason::bypass_learned: return "learned";
         case Reason::bypass_rule: return "rule";
+        case Reason::inspection: return "inspection";
+        case Reason::malformed_http: return "malformed_http";
+        case Reason::not_http: return "not_http";
     }
     return "unknown";
 }
@@ -89,6 +92,10 @@ std::string_view describe(Reason r) {
         case Reason::bypass_learned:
             return "Tunnelled without decryption: a client rejected the proxy's certificate for this host.";
         case Reason::bypass_rule: return "Tunnelled without decryption by a configured rule.";
+        case Reason::inspection: return "The content was blocked by the proxy's content inspection.";
+        case Reason::malformed_http: return "The HTTP traffic in the tunnel is malformed, so it cannot be inspected.";
+        case Reason::not_http:
+            return "The tunnel carries a protocol other than HTTP/1.1, which content inspection does not allow.";
     }
     return "Unknown error.";
 }

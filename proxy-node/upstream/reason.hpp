@@ -47,9 +47,12 @@ enum class Reason {
     bypass_client_certificate,  // "client_certificate": the server asks for a client certificate
     bypass_learned,             // "learned": a client rejected the forged certificate earlier
     bypass_rule,                // "rule": unsupported TLS or non-TLS bytes, tunnelled by configuration
+    // Inspection of the decrypted HTTP/1.1 traffic (inspect/).
+    inspection,      // a rule blocked a request or response body
+    malformed_http,  // the decrypted stream is not well-formed HTTP/1.1
+    not_http,        // the tunnel carries something other than HTTP/1.1 (or upgrades away from it)
 };
-
-inline constexpr Reason kLastReason = Reason::bypass_rule;
+inline constexpr Reason kLastReason = Reason::not_http;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

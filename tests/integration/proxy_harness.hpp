@@ -29,6 +29,7 @@ struct ProxyOptions {
     bool system_trust = false;                 // tests trust only their own origin root
     std::string sections;                      // extra tables appended at the end ([access], [bypass])
     std::string node = "node-1";               // identity from the TestCa's nodes/<node>/
+    std::string inspection;                    // lines for [inspection] (and its sub-tables)
 };
 
 class ProxyNode {
@@ -51,7 +52,8 @@ public:
             << "[upstream.hosts]\n";
         for (const auto& [k, v] : options.hosts) cfg << '"' << k << "\" = \"" << v << "\"\n";
         cfg << "[leaf]\n" << options.leaf_extra << "[limits]\n" << options.limits
-            << "[log]\nconnections = \"" << connection_log().string() << "\"\n" << options.sections;
+            << "[log]\nconnections = \"" << connection_log().string() << "\"\n"
+            << "[inspection]\n" << options.inspection << options.sections;
         cfg.close();
         start();
     }

@@ -109,7 +109,11 @@ struct Shared {
     Origins origins;
     CaService service{ca, work_dir("ca")};
     ProxyNode proxy{ca, service.port(), work_dir("node"), origins.dir / "origin-root.pem",
-                    resolving(kTestNames, ProxyOptions{{}, "client_hello_timeout_ms = 1500\n", "", "", false, ""})};
+                    resolving(kTestNames, [] {
+                        ProxyOptions o;
+                        o.limits = "client_hello_timeout_ms = 1500\n";
+                        return o;
+                    }())};
     std::filesystem::path root() const { return ca.dir / "pki/root-ca.pem"; }
 };
 
@@ -362,15 +366,22 @@ TEST_CASE("ALPN: the client is told exactly what the upstream selected", "[proxy
                 " -servername good.test.example -alpn h2,http/1.1 -CAfile " + s.root().string() + " 2>&1");
     INFO(r.output);
     CHECK_THAT(r.output, ContainsSubstring("No ALPN negotiated"));
-    // An origin that selects h2 gets h2 passed through (the relay is protocol-agnostic).
+    // With inspection off (it reads HTTP/1.1 only; see proxy_inspect_test for it on), an
+    // origin that selects h2 gets h2 passed through (the relay is protocol-agnostic).
+    ProxyNode plain(s.ca, s.service.port(), work_dir("node-no-inspection"), s.origins.dir / "origin-root.pem",
+                    resolving(kTestNames, [] {
+                        ProxyOptions o;
+                        o.inspection = "enabled = false\n";
+                        return o;
+                    }()));
     OriginServer h2(s.origins.certs.at("good.test.example"), {}, OriginOptions{1, "h2", false});
-    auto r2 = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(s.proxy.port()) +
+    auto r2 = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(plain.port()) +
                  " -connect good.test.example:" + std::to_string(h2.port()) +
                  " -servername good.test.example -alpn h2,http/1.1 -CAfile " + s.root().string() + " 2>&1");
     INFO(r2.output);
     CHECK_THAT(r2.output, ContainsSubstring("ALPN protocol: h2"));
     // and a client that offered only http/1.1 is never given h2
-    auto r3 = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(s.proxy.port()) +
+    auto r3 = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(plain.port()) +
                  " -connect good.test.example:" + std::to_string(h2.port()) +
                  " -servername good.test.example -alpn http/1.1 -CAfile " + s.root().string() + " 2>&1");
     INFO(r3.output);

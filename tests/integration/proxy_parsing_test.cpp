@@ -111,7 +111,10 @@ TEST_CASE("the proxy-node.toml hsm-setup writes loads; unknown keys and bad valu
     CHECK(c.name == "node-1");
     CHECK(c.ca_service.port != 0);
     CHECK(c.upstream.system_trust);
-    CHECK(c.upstream.alpn == std::vector<std::string>{"h2", "http/1.1"});
+    // The file lists h2, but [inspection] (on) reads HTTP/1.1 only, so h2 is not offered.
+    CHECK(c.upstream.alpn == std::vector<std::string>{"http/1.1"});
+    CHECK(c.inspection.enabled);
+    CHECK(c.inspection.eicar);
 
     auto dir = testing_support::make_temp_dir("splitca-proxy-config");
     auto text = testing_support::read_file(file);

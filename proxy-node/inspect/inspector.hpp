@@ -1,0 +1,73 @@
+#pragma once
+// The inspection contract: an engine is handed every decrypted HTTP/1.1 message, one
+// Inspection per message, fed its decoded body as it streams, and gives a verdict — at any
+// point while the body streams, or at the end, possibly later (asynchronously: an external
+// engine over ICAP answers from its own connection). The relay that drives it decides
+// what the client sees (inspect/inspecting_relay.hpp).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace proxy::inspect {
+
+enum class Direction { request, response };
+
+std::string_view name(Direction d);
+
+// What is known about a message when its head has been read. Views are valid only for
+// the duration of Inspector::begin().
+struct MessageInfo {
+    Direction direction = Direction::response;
+    std::string_view host;                        // the intercepted server name
+    std::string_view method;                      // of the request (for responses: the request answered)
+    std::string_view target;                      // request target as sent
+    int status = 0;                               // responses only
+    std::optional<std::uint64_t> content_length;  // when framed by Content-Length
+    std::string_view content_type;
+};
+
+struct Verdict {
+    enum class Kind {
+        undecided,  // keep feeding (body) / not used as a final verdict
+        allow,      // pass; no more body needs to be seen
+        block,      // refuse; `rule` names why
+    };
+    Kind kind = Kind::undecided;
+    std::string rule;  // the rule that blocked (stable name for logs, metrics, the block page)
+    std::string note;  // e.g. "scan limit reached" on an allow; never payload
+
+    static Verdict undecided() { return {}; }
+    static Verdict allow(std::string note = {}) { return {Kind::allow, {}, std::move(note)}; }
+    static Verdict block(std::string rule, std::string note = {}) {
+        return {Kind::block, std::move(rule), std::move(note)};
+    }
+    bool blocked() const { return kind == Kind::block; }
+    bool decided() const { return kind != Kind::undecided; }
+};
+
+// One message under inspection. Used from one thread (the connection's); not shared.
+class Inspection {
+public:
+    virtual ~Inspection() = default;
+    // The next decoded body bytes (chunk framing removed), in order. Returns block as soon
+    // as the engine knows, allow if it needs no more of this body, undecided otherwise.
+    virtual Verdict body(std::span<const std::uint8_t> bytes) = 0;
+    // End of the message: the final verdict (allow or block), delivered by calling `done`
+    // exactly once — inline or later, from any thread (the relay re-posts it to its own).
+    using Completion = std::function<void(Verdict)>;
+    virtual void finish(Completion done) = 0;
+};
+
+class Inspector {
+public:
+    virtual ~Inspector() = default;
+    // Called for each message head; thread-safe (all workers share one Inspector).
+    virtual std::unique_ptr<Inspection> begin(const MessageInfo& info) const = 0;
+};
+
+}  // namespace proxy::inspect
