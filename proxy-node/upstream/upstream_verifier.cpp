@@ -136,6 +136,25 @@ void UpstreamSessionCache::put(const std::string& key, SSL_SESSION* session) {
     }
     entries_.emplace(key, Entry{session, std::chrono::steady_clock::now()});
     order_.push_back(key);
+    // take() leaves its key in order_; drop such stale keys now and then so that order_
+    // stays bounded by the entries it describes (amortised O(1) per put).
+    if (order_.size() > 2 * capacity_ + 64) {
+        std::unordered_map<std::string, std::size_t> remaining;
+        for (const auto& [k, e] : entries_) ++remaining[k];
+        std::deque<std::string> kept;
+        for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+            auto r = remaining.find(*it);
+            if (r == remaining.end() || r->second == 0) continue;
+            --r->second;
+            kept.push_front(std::move(*it));
+        }
+        order_.swap(kept);
+    }
+}
+
+std::size_t UpstreamSessionCache::bookkeeping_size() {
+    std::lock_guard lock(mu_);
+    return order_.size();
 }
 
 SSL_SESSION* UpstreamSessionCache::take(const std::string& key) {

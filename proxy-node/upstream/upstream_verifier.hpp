@@ -40,6 +40,7 @@ public:
     ~UpstreamSessionCache();
     void put(const std::string& key, SSL_SESSION* session);  // takes a reference
     SSL_SESSION* take(const std::string& key);               // caller owns the reference; null if none
+    std::size_t bookkeeping_size();                          // insertion-order records kept (for tests)
 
 private:
     struct Entry {
