@@ -113,14 +113,18 @@ public:
         }
     }
 
+    // A failed or closing log takes nothing more: `done` hears why (with the lock released).
+    bool refused_while_closed(std::unique_lock<std::mutex>& lk, const AuditLog::AppendDone& done) {
+        if (!failure_ && !closing_) return false;
+        const std::string why = failure_ ? *failure_ : "the audit log in " + config_.dir.string() + " is closed";
+        lk.unlock();
+        done(0, &why);
+        return true;
+    }
+
     void append_async(Json payload, AuditLog::AppendDone done) {
         std::unique_lock lk(mu_);
-        if (failure_ || closing_) {
-            const std::string why = failure_ ? *failure_ : "the audit log in " + config_.dir.string() + " is closed";
-            lk.unlock();
-            done(0, &why);
-            return;
-        }
+        if (refused_while_closed(lk, done)) return;
         enqueue_locked(std::move(payload), /*counts=*/true, 0, nullptr, std::move(done));
     }
 
@@ -129,12 +133,7 @@ public:
         std::optional<PlainDecision> plain = PlainDecision::from(record);
         if (!plain) return append_async(to_json(record), std::move(done));
         std::unique_lock lk(mu_);
-        if (failure_ || closing_) {
-            const std::string why = failure_ ? *failure_ : "the audit log in " + config_.dir.string() + " is closed";
-            lk.unlock();
-            done(0, &why);
-            return;
-        }
+        if (refused_while_closed(lk, done)) return;
         enqueue_sealed_locked(
             [&](std::uint64_t seq, std::string_view time, const Sha256& prev, Sha256& hash) {
                 return plain->seal(seq, time, prev, hash);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,19 @@ struct CurlResult {
     std::string headers;
     std::string output;  // curl's stderr/stdout
 };
+
+// The value of header `name` (lower case) in a raw header block, "" when absent.
+inline std::string header_value(const std::string& headers, const std::string& name) {
+    std::string lower = headers;
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto p = lower.find("\n" + name + ":");
+    if (p == std::string::npos) return "";
+    auto start = p + name.size() + 2;
+    auto end = headers.find('\r', start);
+    std::string v = headers.substr(start, end - start);
+    v.erase(0, v.find_first_not_of(' '));
+    return v;
+}
 
 // curl through the proxy trusting only `root_ca` (the interception root).
 inline CurlResult curl_via(const ProxyNode& proxy, const std::filesystem::path& root_ca, const std::string& url,

@@ -175,17 +175,6 @@ ProxyNode& main_proxy() {
     return *p;
 }
 
-std::string header_value(const std::string& headers, const std::string& name) {
-    std::string lower = headers;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto p = lower.find("\n" + name + ":");
-    if (p == std::string::npos) return "";
-    auto start = p + name.size() + 2;
-    std::string v = headers.substr(start, headers.find('\r', start) - start);
-    v.erase(0, v.find_first_not_of(' '));
-    return v;
-}
-
 // The latest record for kHost after `before` records.
 Json record_after(const ProxyNode& p, std::size_t before) {
     for (int i = 0; i < 100; ++i) {

@@ -122,18 +122,6 @@ Shared& shared() {
     return s;
 }
 
-std::string header_value(const std::string& headers, const std::string& name) {
-    std::string lower = headers;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto p = lower.find("\n" + name + ":");
-    if (p == std::string::npos) return "";
-    auto start = p + name.size() + 2;
-    auto end = headers.find('\r', start);
-    std::string v = headers.substr(start, end - start);
-    v.erase(0, v.find_first_not_of(' '));
-    return v;
-}
-
 std::string sha256_file(const std::filesystem::path& f) {
     auto r = run({"sha256sum", f.string()});
     return r.output.substr(0, 64);

@@ -2,6 +2,7 @@
 
 #include "config/node_config.hpp"
 #include "http/request_head.hpp"
+#include "support/client_hello.hpp"
 #include "support/process.hpp"
 #include "support/test_ca.hpp"
 #include "tls/client_hello.hpp"
@@ -21,20 +22,7 @@ namespace {
 
 // A real ClientHello from OpenSSL, with SNI and ALPN.
 std::vector<std::uint8_t> real_client_hello(const char* sni, const std::vector<std::uint8_t>& alpn) {
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    SSL* ssl = SSL_new(ctx);
-    BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
-    SSL_set_bio(ssl, rbio, wbio);
-    if (sni) SSL_set_tlsext_host_name(ssl, sni);
-    if (!alpn.empty()) SSL_set_alpn_protos(ssl, alpn.data(), static_cast<unsigned>(alpn.size()));
-    SSL_connect(ssl);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(wbio, &data);
-    std::vector<std::uint8_t> out(data, data + len);
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    return out;
+    return testing_support::openssl_client_hello({sni ? sni : "", alpn, 0, 0, ""});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "bypass/bypass_policy.hpp"
 #include "bypass/host_patterns.hpp"
 #include "bypass/learned_hosts.hpp"
+#include "support/client_hello.hpp"
 #include "support/process.hpp"
 #include "tls/alerts.hpp"
 #include "tls/server_context.hpp"
@@ -215,24 +216,7 @@ namespace {
 
 // A real ClientHello from OpenSSL with the given version range and TLS 1.2 cipher list.
 std::vector<std::uint8_t> openssl_hello(int min_version, int max_version, const char* tls12_ciphers) {
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_security_level(ctx, 0);
-    SSL_CTX_set_min_proto_version(ctx, min_version);
-    SSL_CTX_set_max_proto_version(ctx, max_version);
-    SSL_CTX_set_cipher_list(ctx, tls12_ciphers);
-    SSL* ssl = SSL_new(ctx);
-    BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
-    SSL_set_bio(ssl, rbio, wbio);
-    SSL_set_tlsext_host_name(ssl, "hello.example");
-    SSL_connect(ssl);
-    char* data = nullptr;
-    long len = BIO_get_mem_data(wbio, &data);
-    std::vector<std::uint8_t> out(data, data + len);
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
-    return out;
+    return testing_support::openssl_client_hello({"hello.example", {}, min_version, max_version, tls12_ciphers});
 }
 
 tls::Terminable terminable(const std::vector<std::uint8_t>& wire, std::string& why) {
