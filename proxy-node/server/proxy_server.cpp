@@ -1,5 +1,6 @@
 #include "server/proxy_server.hpp"
 
+#include "http/error_page.hpp"
 #include "intercept/session.hpp"
 #include "mgmt/management_server.hpp"
 
@@ -14,12 +15,13 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-#include "http/error_page.hpp"
-
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <csignal>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace proxy {
@@ -67,10 +69,38 @@ access::Address client_address(const asio::ip::address& a) {
     return out;
 }
 
+// Refused clients are always counted, but a scan from an unlisted network must not flood the
+// log: at most kRefusalLinesPerSecond lines a second per listener, then one line saying how
+// many were left out.
+class RefusalLogLimit {
+public:
+    static constexpr unsigned kRefusalLinesPerSecond = 20;
+
+    // True when this refusal may be logged; `suppressed` is then the count left out before it.
+    bool admit(std::uint64_t& suppressed) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - window_start_ >= std::chrono::seconds(1)) {
+            window_start_ = now;
+            in_window_ = 0;
+        }
+        if (++in_window_ > kRefusalLinesPerSecond) {
+            ++suppressed_;
+            return false;
+        }
+        suppressed = std::exchange(suppressed_, 0);
+        return true;
+    }
+
+private:
+    std::chrono::steady_clock::time_point window_start_{};
+    unsigned in_window_ = 0;
+    std::uint64_t suppressed_ = 0;
+};
+
 // Only access.allowed_clients may use the proxy. Others are closed before a byte of theirs
 // is read or a byte written (an unlisted network learns nothing about the proxy), logged
-// and counted.
-bool client_allowed(ProxyContext& ctx, tcp::socket& socket) {
+// (rate-limited) and counted.
+bool client_allowed(ProxyContext& ctx, tcp::socket& socket, RefusalLogLimit& log_limit) {
     asio::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
     if (!ec && ctx.clients.allows(client_address(remote.address()))) return true;
@@ -83,7 +113,16 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket) {
     rec.reason = Reason::client_not_allowed;
     rec.detail = ec ? "the client's address is unknown: " + ec.message() : "the client's address is not in access.allowed_clients";
     ctx.metrics.count(rec.decision, rec.reason);
-    ctx.log.write(rec);
+    std::uint64_t suppressed = 0;
+    if (log_limit.admit(suppressed)) {
+        if (suppressed > 0)
+            ctx.log.event("refusals_not_logged", std::to_string(suppressed) +
+                                                     " connections from clients outside access.allowed_clients were "
+                                                     "refused without a line each (over " +
+                                                     std::to_string(RefusalLogLimit::kRefusalLinesPerSecond) +
+                                                     " a second); proxy_refusals_total counts them all");
+        ctx.log.write(rec);
+    }
     socket.close(ec);
     return false;
 }
@@ -91,6 +130,7 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket) {
 asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
                                   std::vector<std::unique_ptr<asio::io_context>>& workers) {
     std::size_t next = 0;
+    RefusalLogLimit refusal_log_limit;
     asio::steady_timer backoff(acceptor.get_executor());
     for (;;) {
         asio::io_context& target = *workers[next++ % workers.size()];
@@ -104,7 +144,7 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
             continue;
         }
         ++ctx.metrics.connections_accepted;
-        if (!client_allowed(ctx, socket)) continue;
+        if (!client_allowed(ctx, socket, refusal_log_limit)) continue;
         if (ctx.metrics.connections_active.load() >= ctx.config.limits.max_connections) {
             ctx.metrics.count(decision::kFailed, Reason::overloaded);
             asio::co_spawn(target, refuse_overloaded(std::move(socket)), asio::detached);

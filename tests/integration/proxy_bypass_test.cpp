@@ -13,6 +13,11 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <thread>
 
@@ -403,6 +408,31 @@ TEST_CASE("clients outside access.allowed_clients are refused before anything is
     CHECK(rec["decision"] == "intercepted");
     CHECK(rec["client"].get<std::string>().rfind("127.0.0.2:", 0) == 0);
     CHECK_THAT(metrics(*proxy), ContainsSubstring("proxy_refusals_total{reason=\"client_not_allowed\"} 1"));
+
+    // A burst from an unlisted address is counted in full but does not flood the log.
+    auto connect_and_close = [&] {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(proxy->port());
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        CHECK(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+        char byte;
+        CHECK(::recv(fd, &byte, 1, 0) <= 0);  // closed unanswered
+        ::close(fd);
+    };
+    for (int i = 0; i < 200; ++i) connect_and_close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    connect_and_close();  // a new second: logged, after a line for what was left out
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK_THAT(metrics(*proxy), ContainsSubstring("proxy_refusals_total{reason=\"client_not_allowed\"} 202"));
+    std::size_t refusal_lines = 0;
+    for (const auto& r : proxy->records())
+        if (r.value("reason", "") == "client_not_allowed") ++refusal_lines;
+    CHECK(refusal_lines >= 21);
+    CHECK(refusal_lines <= 2 * 20 + 2);  // at most two one-second windows' worth, plus the last
+    CHECK_THAT(read_file(proxy->connection_log()), ContainsSubstring("\"event\":\"refusals_not_logged\""));
 }
 
 TEST_CASE("bad [access] and [bypass] settings stop the node with an error naming the key", "[proxy][bypass][config]") {
