@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
+#include <span>
 
 namespace proxy::http {
 
@@ -44,7 +46,9 @@ std::optional<std::string> RequestHead::header(std::string_view name) const {
 }
 
 asio::awaitable<HeadStatus> read_request_head(asio::ip::tcp::socket& socket, std::size_t max_bytes, std::string& head) {
-    std::vector<std::uint8_t> buf(max_bytes);
+    // Not zero-filled (it is peeked into before any byte is looked at).
+    auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(max_bytes);
+    const std::span<std::uint8_t> buf(storage.get(), max_bytes);
     std::size_t have = 0;
     for (;;) {
         have = co_await tls::peek_more(socket, buf, have);

@@ -21,7 +21,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <optional>
+#include <span>
 
 namespace proxy {
 
@@ -55,6 +57,7 @@ TlsSummary summarize(SSL* ssl) {
     unsigned len = 0;
     SSL_get0_alpn_selected(ssl, &alpn, &len);
     if (alpn != nullptr) t.alpn.assign(reinterpret_cast<const char*>(alpn), len);
+    t.resumed = SSL_session_reused(ssl) == 1;
     return t;
 }
 
@@ -396,7 +399,9 @@ private:
     }
 
     awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {
-        std::vector<std::uint8_t> buf(kMaxClientHelloBytes + 1);
+        // Not zero-filled (it is peeked into before any byte is looked at).
+        auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(kMaxClientHelloBytes + 1);
+        const std::span<std::uint8_t> buf(storage.get(), kMaxClientHelloBytes + 1);
         std::size_t have = 0;
         for (;;) {
             have = co_await tls::peek_more(client_, buf, have);
@@ -460,12 +465,17 @@ private:
     }
 
     awaitable<void> relay(tls::TlsStream& client, tls::TlsStream& upstream) {
-        std::vector<std::uint8_t> up_buf(limits_.relay_buffer_bytes), down_buf(limits_.relay_buffer_bytes);
+        // Not zero-filled: a byte is only used after a read has written it (zeroing 2 x 64 KiB
+        // per connection was 2% of the proxy's instructions on the cached path).
+        const std::size_t n = limits_.relay_buffer_bytes;
+        auto up_storage = std::make_unique_for_overwrite<std::uint8_t[]>(n);
+        auto down_storage = std::make_unique_for_overwrite<std::uint8_t[]>(n);
+        const std::span<std::uint8_t> up_buf(up_storage.get(), n), down_buf(down_storage.get(), n);
         co_await (pump(client, upstream, up_buf, rec_.bytes_client_to_upstream) &&
                   pump(upstream, client, down_buf, rec_.bytes_upstream_to_client));
     }
 
-    awaitable<void> pump(tls::TlsStream& from, tls::TlsStream& to, std::vector<std::uint8_t>& buf, std::uint64_t& count) {
+    awaitable<void> pump(tls::TlsStream& from, tls::TlsStream& to, std::span<std::uint8_t> buf, std::uint64_t& count) {
         for (;;) {
             tls::IoStatus st;
             std::size_t n = co_await from.read_some(buf, st);

@@ -13,7 +13,7 @@ namespace {
 
 nlohmann::json tls_json(const TlsSummary& t) {
     if (t.version.empty()) return nullptr;
-    return {{"version", t.version}, {"cipher", t.cipher}, {"alpn", t.alpn}};
+    return {{"version", t.version}, {"cipher", t.cipher}, {"alpn", t.alpn}, {"resumed", t.resumed}};
 }
 
 }  // namespace

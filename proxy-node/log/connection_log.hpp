@@ -18,6 +18,7 @@ struct TlsSummary {
     std::string version;  // "TLSv1.3"; empty when there was no TLS on that side
     std::string cipher;
     std::string alpn;
+    bool resumed = false;  // an abbreviated handshake (session ticket) rather than a full one
 };
 
 namespace decision {

@@ -13,6 +13,10 @@ namespace {
 // Forward secrecy and AEAD only, as on the upstream side: the client never gets less
 // than the proxy demands of servers.
 constexpr const char* kTls12Ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
+// All three TLS 1.3 suites, in the order browsers prefer them (Chrome, Firefox): AES-128-GCM
+// first matches the ~128-bit strength of the X25519/P-256 key exchange, and its SHA-256 key
+// schedule costs about half of AES-256's SHA-384 one (two TLS 1.3 handshakes per connection).
+constexpr const char* kTls13SuiteOrder = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
 constexpr int kSecurityLevel = 2;
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
 constexpr std::uint16_t kTls12 = 0x0303;
@@ -68,6 +72,7 @@ ClientFacingContext::ClientFacingContext() : ctx_(SSL_CTX_new(TLS_server_method(
     SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_clear_options(c, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
     if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) throw ossl::Error("setting the client-facing cipher list");
+    if (SSL_CTX_set_ciphersuites(c, kTls13SuiteOrder) != 1) throw ossl::Error("setting the client-facing TLS 1.3 suites");
     SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
     SSL_CTX_set_read_ahead(c, 1);
     // Several records per recv() on bulk transfers.

@@ -205,6 +205,9 @@ UpstreamVerifier::UpstreamVerifier(const UpstreamSection& config)
     // Never talk to servers without RFC 5746 secure renegotiation, never renegotiate unsafely.
     SSL_CTX_clear_options(c, SSL_OP_LEGACY_SERVER_CONNECT | SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
     if (SSL_CTX_set_cipher_list(c, kTls12Ciphers) != 1) throw ossl::Error("setting the upstream cipher list");
+    // All TLS 1.3 suites, offered in the order browsers use (AES-128-GCM first).
+    if (SSL_CTX_set_ciphersuites(c, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384") != 1)
+        throw ossl::Error("setting the upstream TLS 1.3 suites");
     if (config.system_trust && SSL_CTX_set_default_verify_paths(c) != 1)
         throw ossl::Error("loading the system trust store");
     if (!config.extra_ca.empty() && SSL_CTX_load_verify_locations(c, config.extra_ca.c_str(), nullptr) != 1)

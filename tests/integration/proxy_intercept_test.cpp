@@ -150,6 +150,16 @@ TEST_CASE("curl through the proxy, trusting only root-ca.pem, gets the page", "[
     // No payload in the log, ever.
     CHECK(read_file(s.proxy.connection_log()).find("hello from") == std::string::npos);
 
+    SECTION("a repeat connection resumes the verified upstream session, as a browser would") {
+        auto repeat = curl_via(s.proxy, s.root(), s.origins.url("good.test.example"));
+        INFO(repeat.output << s.proxy.log());
+        CHECK(repeat.status == 200);
+        auto again = s.proxy.last_record("good.test.example");
+        CHECK(again["upstream_tls"]["resumed"] == true);
+        CHECK(again["client_tls"]["resumed"] == false);  // curl keeps no ticket between runs
+        CHECK(again["upstream_tls"]["cipher"] == "TLS_AES_128_GCM_SHA256");
+    }
+
     SECTION("a second name on the upstream certificate is served from the same leaf") {
         auto again = curl_via(s.proxy, s.root(), s.origins.url("www.test.example"));
         INFO(again.output);
