@@ -113,5 +113,13 @@ TEST_CASE("the proxy-node.toml hsm-setup writes loads; unknown keys and bad valu
                                                             "idle_timeout_seconds = 0");
     CHECK_THROWS_WITH(load_node_config(dir / "range.toml"),
                       Catch::Matchers::ContainsSubstring("limits.idle_timeout_seconds: must be between 1 and 86400"));
+    // The node name goes into log lines, metric labels and leaf subjects: plain characters only.
+    for (const char* bad : {"node 1", "node\\\"1", "", "n\u00e9"}) {
+        CAPTURE(bad);
+        std::ofstream(dir / "name.toml") << std::regex_replace(text, std::regex("name = \"node-1\""),
+                                                               std::string("name = \"") + bad + "\"");
+        CHECK_THROWS_WITH(load_node_config(dir / "name.toml"),
+                          Catch::Matchers::ContainsSubstring("node.name: must be 1-64 characters"));
+    }
     std::filesystem::remove_all(dir);
 }
