@@ -16,6 +16,7 @@
 #include "protocol/leaf.hpp"
 #include "protocol/paths.hpp"
 #include "support/bench_ca.hpp"
+#include "support/free_port.hpp"
 
 #include <httplib.h>
 
@@ -276,21 +277,8 @@ ossl::SslCtx node_tls_context(const bench::BenchCa& ca) {
     return ctx;
 }
 
-std::uint16_t free_loopback_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-        throw std::runtime_error("no free loopback port");
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
 void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Paired& out) {
-    if (o.port == 0) o.port = free_loopback_port();
+    if (o.port == 0) o.port = bench::free_loopback_port();
     // A private copy of the configuration: own port, own audit and state directories.
     const auto work = ca.dir / "bench-e2e";
     std::filesystem::remove_all(work);

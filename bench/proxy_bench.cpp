@@ -15,6 +15,7 @@
 //   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
 
 #include "support/bench_ca.hpp"
+#include "support/free_port.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 
@@ -77,18 +78,6 @@ Options parse(int argc, char** argv) {
         }
     }
     return o;
-}
-
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 // A child process stopped with SIGTERM when this goes away.
@@ -287,7 +276,7 @@ int main(int argc, char** argv) try {
 
     // ca-service: a private copy of the CA's configuration on its own port, without the
     // per-node rate limit (the benchmark measures the proxy, not the limiter).
-    const std::uint16_t ca_port = free_port();
+    const std::uint16_t ca_port = bench::free_loopback_port();
     std::stringstream ss;
     ss << std::ifstream(ca.dir / "ca-service/ca-service.toml").rdbuf();
     std::string toml = ss.str();
@@ -319,8 +308,8 @@ int main(int argc, char** argv) try {
             std::vector<std::string>{std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / (name + ".toml")).string()},
             work / (name + ".log"));
     };
-    const std::uint16_t proxy_port = free_port(), mgmt_port = free_port();
-    const std::uint16_t inspect_port = free_port(), inspect_mgmt_port = free_port();
+    const std::uint16_t proxy_port = bench::free_loopback_port(), mgmt_port = bench::free_loopback_port();
+    const std::uint16_t inspect_port = bench::free_loopback_port(), inspect_mgmt_port = bench::free_loopback_port();
     auto proxy = start_proxy("proxy-node", proxy_port, mgmt_port, "enabled = false\n");
     auto inspecting = start_proxy("proxy-node-inspect", inspect_port, inspect_mgmt_port,
                                   "enabled = true\nmax_scan_bytes = " + std::to_string(o.bulk_bytes * 2) +
