@@ -146,12 +146,13 @@ TEST_CASE("pattern bypass: the client sees the origin's own certificate; the log
 
     // The SNI of a bypassed host does not buy a tunnel to another CONNECT host: curl sends
     // SNI www.bank.test.example in a CONNECT to good.test.example, and is intercepted.
+    const auto logged = proxy->record_count(host);
     auto spoof = curl_via(*proxy, f.interception_root(), f.origins.url(host),
                           {"--connect-to", host + ":" + std::to_string(f.origins.server->port()) + ":good.test.example:" +
                                                std::to_string(f.origins.server->port())});
     INFO(spoof.output << proxy->log());
     CHECK(spoof.status == 200);
-    auto spoof_rec = proxy->last_record(host);
+    auto spoof_rec = proxy->record_after(host, logged);
     CHECK(spoof_rec["decision"] == "intercepted");
     CHECK(spoof_rec["target"] == "good.test.example:" + std::to_string(f.origins.server->port()));
 
@@ -192,12 +193,13 @@ TEST_CASE("an upstream that requests a client certificate is tunnelled with the 
 
         for (int round = 0; round < 2; ++round) {
             CAPTURE(round);
+            const auto logged = proxy->record_count(host);
             auto r = curl_via(*proxy, f.origins.root(), url, cert);
             INFO(r.output << proxy->log() << read_file(dir / (host + ".log")));
             REQUIRE(r.exit_code == 0);
             CHECK(r.status == 200);
             CHECK_THAT(r.body, ContainsSubstring("s_server"));  // the origin's own status page
-            auto rec = proxy->last_record(host);
+            auto rec = proxy->record_after(host, logged);
             CHECK(rec["decision"] == "bypassed");
             CHECK(rec["reason"] == "client_certificate");
             CHECK(rec["bytes_upstream_to_client"].get<std::uint64_t>() > 0);
@@ -230,12 +232,13 @@ TEST_CASE("an upstream that requests a client certificate is tunnelled with the 
                      dir / (host + ".log"));
         wait_for_port(port);
         for (int round = 0; round < 2; ++round) {
+            const auto logged = refusing->record_count(host);
             auto r = curl_via(*refusing, f.interception_root(), "https://" + host + ":" + std::to_string(port) + "/");
             INFO(r.output << refusing->log());
             REQUIRE(r.exit_code == 0);
             CHECK(r.status == 502);
             CHECK_THAT(r.headers, ContainsSubstring("X-Proxy-Error: client_certificate_required"));
-            auto rec = refusing->last_record(host);
+            auto rec = refusing->record_after(host, logged);
             CHECK(rec["decision"] == "blocked");
             CHECK(rec["reason"] == "client_certificate_required");
         }
@@ -276,12 +279,13 @@ TEST_CASE("learned bypass: a client that rejects the forged certificate gets a t
         CHECK_THAT(rec["detail"].get<std::string>(), ContainsSubstring("learned for bypass"));
         CHECK_THAT(proxy->log(), ContainsSubstring("\"event\":\"bypass_learned\""));
 
+        const auto logged = proxy->record_count(host);
         auto second = curl_via(*proxy, f.origins.root(), f.origins.url(host));
         INFO(second.output << proxy->log());
         REQUIRE(second.exit_code == 0);
         CHECK(second.status == 200);
         CHECK(second.body == "hello from " + host + "\n");
-        rec = proxy->last_record(host);
+        rec = proxy->record_after(host, logged);
         CHECK(rec["decision"] == "bypassed");
         CHECK(rec["reason"] == "learned");
         auto m = metrics(*proxy);

@@ -102,6 +102,24 @@ public:
         }
         return out;
     }
+    // How many records name `host` so far.
+    std::size_t record_count(const std::string& host) const {
+        std::size_t n = 0;
+        for (const auto& r : records())
+            if (r.value("host", "") == host) ++n;
+        return n;
+    }
+    // The first record for `host` written after `before` of them existed (a connection is
+    // logged when it ends, which may be just after the client returned); null after 5 s.
+    nlohmann::json record_after(const std::string& host, std::size_t before) const {
+        for (int i = 0; i < 100; ++i) {
+            std::size_t n = 0;
+            for (const auto& r : records())
+                if (r.value("host", "") == host && n++ == before) return r;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return nullptr;
+    }
     // The latest record for `host`, waiting briefly for it to be written.
     nlohmann::json last_record(const std::string& host) const {
         for (int i = 0; i < 100; ++i) {
