@@ -7,7 +7,9 @@
 #include <openssl/core_names.h>
 #include <openssl/rsa.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -75,77 +77,166 @@ Profile profile_for(EVP_PKEY* key, const std::string& uri) {
     throw std::runtime_error("key " + uri + " is neither EC nor RSA");
 }
 
+// rsaEncryption signatures over SHA-256 sign this DigestInfo prefix plus the digest
+// (RFC 8017 section 9.2, note 1).
+constexpr std::uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                              0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+
+// A DER INTEGER holding the unsigned big-endian `v`.
+void append_der_integer(Bytes& out, std::span<const std::uint8_t> v) {
+    while (v.size() > 1 && v.front() == 0) v = v.subspan(1);
+    const bool pad = !v.empty() && (v.front() & 0x80) != 0;
+    out.push_back(0x02);
+    out.push_back(static_cast<std::uint8_t>(v.size() + (pad ? 1 : 0)));
+    if (pad) out.push_back(0x00);
+    out.insert(out.end(), v.begin(), v.end());
+}
+
+// CKM_ECDSA returns r || s; X.509 wants ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
+Bytes ecdsa_signature_der(std::span<const std::uint8_t> raw) {
+    if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 132)
+        throw HsmUnavailable("the HSM returned an ECDSA signature of " + std::to_string(raw.size()) + " bytes");
+    Bytes body;
+    append_der_integer(body, raw.first(raw.size() / 2));
+    append_der_integer(body, raw.subspan(raw.size() / 2));
+    Bytes out{0x30};
+    if (body.size() >= 0x80) out.push_back(0x81);
+    out.push_back(static_cast<std::uint8_t>(body.size()));
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+}
+
+// The private key object the URI names, found with direct Cryptoki calls.
+CK_OBJECT_HANDLE find_private_key(const Session& session, const Uri& uri) {
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_BBOOL on_token = CK_TRUE;  // not pkcs11-provider's session-object copies
+    std::vector<CK_ATTRIBUTE> tmpl = {{CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &on_token, sizeof on_token}};
+    if (!uri.object.empty())
+        tmpl.push_back({CKA_LABEL, const_cast<char*>(uri.object.data()), uri.object.size()});
+    if (uri.id) tmpl.push_back({CKA_ID, const_cast<char*>(uri.id->data()), uri.id->size()});
+    auto found = session.find(tmpl, 2);
+    if (found.size() != 1)
+        throw std::runtime_error(found.empty() ? "no private key at " + uri.to_string()
+                                               : "several private keys match " + uri.to_string() +
+                                                     "; labels and ids must be unique");
+    return found.front();
+}
 
 }  // namespace
 
-// One connection to the token: provider context, key handle and reusable operation contexts.
+// One connection to the token. pkcs11-provider (in its private library context) loads the
+// key by URI and reads its public half; the signatures themselves go straight to Cryptoki
+// over a pool of this generation's own sessions: C_SignInit + C_Sign on a digest made
+// here, which is all the HSM is needed for (no provider session bookkeeping per call).
 // Replaced wholesale when the token fails; threads still using the old one finish with it.
 class Generation {
 public:
     Generation(const SignerConfig& config)
-        : context_(config.hsm), uri_(config.key.to_string()), key_(context_.load_private_key(config.key)) {
+        : context_(config.hsm), uri_(config.key.to_string()), key_(context_.load_private_key(config.key)),
+          module_(config.hsm.module) {
         if (!key_) throw std::runtime_error("no private key at " + uri_);
         profile_ = profile_for(key_.get(), uri_);
         md_.reset(EVP_MD_fetch(context_.libctx(), profile_.digest, "provider=default"));
         if (!md_) throw ossl::Error(std::string("fetching ") + profile_.digest);
         spki_ = ossl::public_key_der(*key_);
+        slot_ = module_.slot_for_token(config.hsm.token_label);
+        auto first = std::make_unique<Session>(module_, slot_);
+        std::string pin = read_pin(config.hsm.pin);
+        try {
+            first->login(pin, config.hsm.token_label);  // the login covers every session of the process
+        } catch (...) {
+            ::explicit_bzero(pin.data(), pin.size());
+            throw;
+        }
+        ::explicit_bzero(pin.data(), pin.size());
+        key_handle_ = find_private_key(*first, config.key);
+        // Sign with a session-object copy of the key when the token allows it (as
+        // pkcs11-provider does): SoftHSM re-reads a token object's file on every use, a
+        // session object stays in memory. The copy is as unextractable as the original and
+        // goes when this generation's sessions close.
+        CK_BBOOL session_only = CK_FALSE;
+        CK_ATTRIBUTE copy_tmpl[] = {{CKA_TOKEN, &session_only, sizeof session_only}};
+        CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+        if (first->api()->C_CopyObject(first->handle(), key_handle_, copy_tmpl, 1, &copy) == CKR_OK &&
+            copy != CK_INVALID_HANDLE)
+            key_handle_ = copy;
+        idle_.push_back(std::move(first));
     }
 
     ~Generation() {
-        for (EVP_PKEY_CTX* c : idle_) EVP_PKEY_CTX_free(c);
+        if (abandoned_.load())
+            for (auto& s : idle_) s->abandon();
     }
 
     const Profile& profile() const { return profile_; }
     const Bytes& spki() const { return spki_; }
 
+    // The module failed: the sessions are not closed (their handles may be stale, or reused
+    // once the module is re-initialised).
+    void abandon() { abandoned_ = true; }
+
     // Throws HsmUnavailable on any failure.
     Bytes sign(std::span<const std::uint8_t> tbs) {
-        unsigned char digest[EVP_MAX_MD_SIZE];
+        std::uint8_t input[sizeof kSha256DigestInfo + EVP_MAX_MD_SIZE];
+        std::size_t prefix = 0;
+        if (profile_.rsa) {
+            std::memcpy(input, kSha256DigestInfo, sizeof kSha256DigestInfo);
+            prefix = sizeof kSha256DigestInfo;
+        }
         unsigned int digest_len = 0;
-        if (EVP_Digest(tbs.data(), tbs.size(), digest, &digest_len, md_.get(), nullptr) != 1)
+        if (EVP_Digest(tbs.data(), tbs.size(), input + prefix, &digest_len, md_.get(), nullptr) != 1)
             throw HsmUnavailable(ossl::Error("hashing the to-be-signed data").what());
 
-        ossl::PKeyCtx ctx(take_ctx());
-        if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
-            (profile_.rsa && (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
-                              EVP_PKEY_CTX_set_signature_md(ctx.get(), md_.get()) != 1)))
-            throw HsmUnavailable(ossl::Error("starting a signature with " + uri_).what());
-        size_t len = 0;
-        if (EVP_PKEY_sign(ctx.get(), nullptr, &len, digest, digest_len) != 1)
-            throw HsmUnavailable(ossl::Error("sizing a signature with " + uri_).what());
-        Bytes sig(len);
-        if (EVP_PKEY_sign(ctx.get(), sig.data(), &len, digest, digest_len) != 1)
-            throw HsmUnavailable(ossl::Error("signing with " + uri_).what());
-        sig.resize(len);
-        give_back(std::move(ctx));
-        return sig;
+        std::unique_ptr<Session> session = take_session();
+        CK_FUNCTION_LIST* api = session->api();
+        CK_MECHANISM mechanism{profile_.rsa ? CKM_RSA_PKCS : CKM_ECDSA, nullptr, 0};
+        std::uint8_t sig[1024];
+        CK_ULONG sig_len = sizeof sig;
+        CK_RV rv = api->C_SignInit(session->handle(), &mechanism, key_handle_);
+        if (rv == CKR_OK)
+            rv = api->C_Sign(session->handle(), input, static_cast<CK_ULONG>(prefix + digest_len), sig, &sig_len);
+        if (rv != CKR_OK) {
+            session->abandon();
+            throw HsmUnavailable("signing with " + uri_ + " failed: " + rv_name(rv));
+        }
+        give_back(std::move(session));
+        if (profile_.rsa) return Bytes(sig, sig + sig_len);
+        return ecdsa_signature_der({sig, static_cast<std::size_t>(sig_len)});
     }
 
 private:
-    EVP_PKEY_CTX* take_ctx() {
+    std::unique_ptr<Session> take_session() {
         {
             std::lock_guard lock(mu_);
             if (!idle_.empty()) {
-                EVP_PKEY_CTX* c = idle_.back();
+                auto s = std::move(idle_.back());
                 idle_.pop_back();
-                return c;
+                return s;
             }
         }
-        return EVP_PKEY_CTX_new_from_pkey(context_.libctx(), key_.get(), nullptr);
+        try {
+            return std::make_unique<Session>(module_, slot_);
+        } catch (const std::exception& e) {
+            throw HsmUnavailable(std::string("opening a session on the token: ") + e.what());
+        }
     }
-    void give_back(ossl::PKeyCtx ctx) {
+    void give_back(std::unique_ptr<Session> s) {
         std::lock_guard lock(mu_);
-        idle_.push_back(ctx.release());
+        idle_.push_back(std::move(s));
     }
 
     ProviderContext context_;
     std::string uri_;
     ossl::PKey key_;
+    Module module_;  // the same module instance pkcs11-provider uses: one login covers both
+    CK_SLOT_ID slot_ = 0;
+    CK_OBJECT_HANDLE key_handle_ = CK_INVALID_HANDLE;
     Profile profile_;
     ossl::Md md_;
     Bytes spki_;
+    std::atomic<bool> abandoned_{false};
     std::mutex mu_;
-    std::vector<EVP_PKEY_CTX*> idle_;
+    std::vector<std::unique_ptr<Session>> idle_;
 };
 
 struct HsmSigner::State {
@@ -187,6 +278,7 @@ struct HsmSigner::State {
     }
 
     void fail(const std::shared_ptr<Generation>& gen, const std::string& why) {
+        gen->abandon();
         std::lock_guard lock(mu);
         if (current == gen) current.reset();
         last_error = why;

@@ -1,6 +1,7 @@
 #pragma once
-// Direct Cryptoki access: token administration (hsm-tool), attribute checks (tests) and
-// the raw signature rate (benchmarks). Services sign through pkcs11::HsmSigner instead.
+// Direct Cryptoki access: token administration (hsm-tool), attribute checks (tests), the
+// raw signature rate (benchmarks) and HsmSigner's signing sessions. Services sign through
+// pkcs11::HsmSigner.
 
 #include "pkcs11/cryptoki.hpp"
 
@@ -63,6 +64,9 @@ public:
 
     CK_SESSION_HANDLE handle() const noexcept { return handle_; }
     CK_FUNCTION_LIST* api() const noexcept { return api_; }
+    // Forgets the handle without C_CloseSession: after a module failure the handle may be
+    // stale, and once the module is re-initialised its number may belong to a new session.
+    void abandon() noexcept { handle_ = CK_INVALID_HANDLE; }
 
     // Logs the user in; "already logged in" counts as success. A wrong PIN throws an
     // Error that says so and names the token.
