@@ -8,6 +8,8 @@
 #include <array>
 #include <cctype>
 #include <new>
+#include <optional>
+#include <string>
 
 namespace protocol {
 
@@ -277,7 +279,78 @@ std::string encode_leaf_request(const LeafRequest& request) {
     return detail::dump(doc);
 }
 
+namespace {
+
+// Appends `s` as a JSON string literal, escaped exactly as nlohmann's dump() escapes it;
+// false (with `out` partly written) for a byte outside ASCII, which the slow path handles.
+bool append_ascii_string(std::string& out, std::string_view s) {
+    out.push_back('"');
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c >= 0x80) return false;
+                if (c < 0x20) {
+                    static constexpr char kHex[] = "0123456789abcdef";
+                    out += "\\u00";
+                    out.push_back(kHex[c >> 4]);
+                    out.push_back(kHex[c & 0xf]);
+                } else {
+                    out.push_back(ch);
+                }
+        }
+    }
+    out.push_back('"');
+    return true;
+}
+
+// The response as dump() writes it (keys in order), without building a JSON tree: the
+// ca-service encodes one per certificate, and the tree costs as much as the TBS build.
+std::optional<std::string> encode_ascii_leaf_response(const LeafResponse& r) {
+    std::string out;
+    out.reserve(r.certificate_pem.size() + 64 + r.chain_pem.size() * 800 + r.serial_hex.size());
+    auto key = [&](std::string_view k) {
+        out.push_back('"');
+        out += k;
+        out += "\":";
+    };
+    out.push_back('{');
+    key(field::kAuditSeq);
+    out += std::to_string(r.audit_seq);
+    out.push_back(',');
+    key(field::kCertificate);
+    if (!append_ascii_string(out, r.certificate_pem)) return std::nullopt;
+    out.push_back(',');
+    key(field::kChain);
+    out.push_back('[');
+    for (std::size_t i = 0; i < r.chain_pem.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        if (!append_ascii_string(out, r.chain_pem[i])) return std::nullopt;
+    }
+    out += "],";
+    key(field::kNotAfter);
+    if (!append_ascii_string(out, r.not_after)) return std::nullopt;
+    out.push_back(',');
+    key(field::kNotBefore);
+    if (!append_ascii_string(out, r.not_before)) return std::nullopt;
+    out.push_back(',');
+    key(field::kSerial);
+    if (!append_ascii_string(out, r.serial_hex)) return std::nullopt;
+    out.push_back('}');
+    return out;
+}
+
+}  // namespace
+
 std::string encode_leaf_response(const LeafResponse& response) {
+    if (auto fast = encode_ascii_leaf_response(response)) return std::move(*fast);
     json doc;
     doc[field::kCertificate] = response.certificate_pem;
     doc[field::kChain] = response.chain_pem;

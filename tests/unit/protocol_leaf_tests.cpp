@@ -260,6 +260,32 @@ TEST_CASE("leaf responses round-trip", "[protocol][leaf]") {
     CHECK(expect_value(protocol::decode_leaf_response(body)) == response);
 }
 
+TEST_CASE("the leaf response encoder writes what a JSON library would", "[protocol][leaf]") {
+    // The encoder writes the response directly; it must match nlohmann's dump() byte for
+    // byte, escapes included, and fall back to the library for text beyond ASCII.
+    auto reference = [](const LeafResponse& r) {
+        nlohmann::json doc;
+        doc["certificate"] = r.certificate_pem;
+        doc["chain"] = r.chain_pem;
+        doc["serial"] = r.serial_hex;
+        doc["not_before"] = r.not_before;
+        doc["not_after"] = r.not_after;
+        doc["audit_seq"] = r.audit_seq;
+        return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    LeafResponse r = sample_response();
+    CHECK(protocol::encode_leaf_response(r) == reference(r));
+    r.serial_hex = std::string("q\"uote\\back\b\f\n\r\t") + '\x01' + '\x1f' + '\x7f';
+    r.chain_pem.push_back("second\ncert");
+    r.audit_seq = 18446744073709551615ULL;
+    CHECK(protocol::encode_leaf_response(r) == reference(r));
+    r.not_after = "caf\xc3\xa9";  // UTF-8
+    CHECK(protocol::encode_leaf_response(r) == reference(r));
+    r.not_after = "bad \xff byte";  // not UTF-8: replaced, never passed through
+    CHECK(protocol::encode_leaf_response(r) == reference(r));
+    CHECK(nlohmann::json::parse(protocol::encode_leaf_response(r))["serial"] == r.serial_hex);
+}
+
 TEST_CASE("leaf responses are decoded strictly", "[protocol][leaf]") {
     for (const char* field : {"certificate", "chain", "serial", "not_before", "not_after", "audit_seq"}) {
         INFO(field);
