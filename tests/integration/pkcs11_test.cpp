@@ -70,6 +70,31 @@ TEST_CASE("CA keys are sensitive, non-extractable and unreadable", "[pkcs11][inv
     }
 }
 
+TEST_CASE("the signer's in-memory copy of the key is as locked down as the key", "[pkcs11][invariant1]") {
+    const auto& ca = TestCa::shared();
+    pkcs11::HsmSigner signer(ca.issuing_signer());
+    const std::string msg = "signed with the session copy";
+    REQUIRE(verifies(signer.public_key_info(), ossl::as_bytes(msg), signer.sign(ossl::as_bytes(msg))));
+
+    // Every private-key session object this process can see (the signer's copy, and any
+    // pkcs11-provider made) keeps the token key's protection.
+    pkcs11::Module module(kSoftHsmModule);
+    pkcs11::Session s(module, module.slot_for_token(ca.issuing_token().token_label));
+    s.login(pkcs11::read_pin(ca.issuing_token().pin), ca.issuing_token().token_label);
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_BBOOL session_only = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &session_only, sizeof session_only}};
+    const auto copies = s.find(tmpl);
+    CHECK_FALSE(copies.empty());
+    for (CK_OBJECT_HANDLE h : copies) {
+        CHECK(s.get_bool(h, CKA_SENSITIVE));
+        CHECK_FALSE(s.get_bool(h, CKA_EXTRACTABLE));
+        pkcs11::Bytes value;
+        CHECK(s.get_attribute(h, CKA_VALUE, value) == CKR_ATTRIBUTE_SENSITIVE);
+        CHECK(value.empty());
+    }
+}
+
 TEST_CASE("the issuing token's credential cannot reach the root key", "[pkcs11][separation]") {
     const auto& ca = TestCa::shared();
     pkcs11::Module module(kSoftHsmModule);
