@@ -99,7 +99,7 @@ awaitable<Verdict> final_verdict(Inspection& inspection) {
 // destructors declared inside loops that await; stream references picked through pointers.
 class Relay {
 public:
-    Relay(tls::TlsStream& client, tls::TlsStream& upstream, const RelayParams& params)
+    Relay(tls::ByteStream& client, tls::ByteStream& upstream, const RelayParams& params)
         : client_(client), upstream_(upstream), p_(params) {
         limits_.head_bytes = p_.config.head_bytes;
     }
@@ -131,10 +131,10 @@ private:
 
     awaitable<void> pump(Direction dir) {
         const bool req = is_request(dir);
-        tls::TlsStream* const from_ptr = req ? &client_ : &upstream_;
-        tls::TlsStream& from = *from_ptr;
-        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;
-        tls::TlsStream& to = *to_ptr;
+        tls::ByteStream* const from_ptr = req ? &client_ : &upstream_;
+        tls::ByteStream& from = *from_ptr;
+        tls::ByteStream* const to_ptr = req ? &upstream_ : &client_;
+        tls::ByteStream& to = *to_ptr;
         MessageParser parser(req ? MessageParser::Kind::request : MessageParser::Kind::response, limits_);
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         Message msg;
@@ -321,8 +321,8 @@ private:
             const bool r = co_await refuse_request(msg);
             co_return r;
         }
-        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;
-        tls::TlsStream& to = *to_ptr;
+        tls::ByteStream* const to_ptr = req ? &upstream_ : &client_;
+        tls::ByteStream& to = *to_ptr;
         {
             const bool ok_6 = co_await emit(to, msg, last);
             if (!ok_6) co_return false;
@@ -337,8 +337,8 @@ private:
     // the next one): held while the message may still get a block page, else forwarded.
     awaitable<bool> on_partial(Direction dir, const MessageParser& parser, Message& msg,
                                std::span<const std::uint8_t> rest) {
-        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
-        tls::TlsStream& to = *to_ptr;
+        tls::ByteStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
+        tls::ByteStream& to = *to_ptr;
         if (msg.blocked) co_return true;
         if (!msg.active && parser.at_message_start()) {
             if (rest.empty()) co_return true;
@@ -357,7 +357,7 @@ private:
     }
 
     // Held bytes, then `rest`; the message streams from now on.
-    awaitable<bool> emit(tls::TlsStream& to, Message& msg, std::span<const std::uint8_t> rest) {
+    awaitable<bool> emit(tls::ByteStream& to, Message& msg, std::span<const std::uint8_t> rest) {
         msg.holding = false;
         if (!msg.held.empty()) {
             msg.held.insert(msg.held.end(), rest.begin(), rest.end());
@@ -379,7 +379,7 @@ private:
     }
 
     // Counts what is actually passed on (a blocked upload's held bytes never count).
-    awaitable<bool> write(tls::TlsStream& to, std::span<const std::uint8_t> bytes) {
+    awaitable<bool> write(tls::ByteStream& to, std::span<const std::uint8_t> bytes) {
         if (ended_) co_return false;
         (&to == &upstream_ ? p_.bytes_client_to_upstream : p_.bytes_upstream_to_client) += bytes.size();
         const tls::IoStatus st = co_await to.write_all(bytes);
@@ -392,8 +392,8 @@ private:
 
     awaitable<void> at_eof(Direction dir, MessageParser& parser, Message& msg, tls::IoStatus st) {
         const bool req = is_request(dir);
-        tls::TlsStream* const to_ptr = req ? &upstream_ : &client_;
-        tls::TlsStream& to = *to_ptr;
+        tls::ByteStream* const to_ptr = req ? &upstream_ : &client_;
+        tls::ByteStream& to = *to_ptr;
         if (msg.blocked) {
             co_await refuse_request(msg);
             co_return;
@@ -497,8 +497,8 @@ private:
             // Configured: relay it uninspected (logged as such).
             opaque_ = true;
             if (outcome_.detail.empty()) outcome_.detail = "not inspected: " + why;
-            tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
-            tls::TlsStream& to = *to_ptr;
+            tls::ByteStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
+            tls::ByteStream& to = *to_ptr;
             std::vector<std::uint8_t> all = std::move(msg.held);
             all.insert(all.end(), rest.begin(), rest.end());
             if (!all.empty()) {
@@ -515,10 +515,10 @@ private:
     }
 
     awaitable<void> raw_pump(Direction dir) {
-        tls::TlsStream* const from_ptr = is_request(dir) ? &client_ : &upstream_;
-        tls::TlsStream& from = *from_ptr;
-        tls::TlsStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
-        tls::TlsStream& to = *to_ptr;
+        tls::ByteStream* const from_ptr = is_request(dir) ? &client_ : &upstream_;
+        tls::ByteStream& from = *from_ptr;
+        tls::ByteStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
+        tls::ByteStream& to = *to_ptr;
         std::vector<std::uint8_t> buf(p_.buffer_bytes);
         for (;;) {
             tls::IoStatus st;
@@ -555,8 +555,8 @@ private:
         stop_socket(upstream_.socket());
     }
 
-    tls::TlsStream& client_;
-    tls::TlsStream& upstream_;
+    tls::ByteStream& client_;
+    tls::ByteStream& upstream_;
     RelayParams p_;
     http::MessageLimits limits_;
     RelayOutcome outcome_;
@@ -570,7 +570,7 @@ private:
 
 }  // namespace
 
-awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream,
+awaitable<RelayOutcome> inspecting_relay(tls::ByteStream& client, tls::ByteStream& upstream,
                                          const RelayParams& params) {
     Relay relay(client, upstream, params);
     RelayOutcome out = co_await relay.run();

@@ -1,7 +1,8 @@
 #pragma once
 // The relay between the two decrypted streams of an intercepted tunnel when inspection is
-// on: both directions are parsed as HTTP/1.1 (http/message_parser.hpp), every message goes
-// through the Inspector, and raw bytes are forwarded unchanged once allowed.
+// on (or the two plain streams of a proxied http:// request): both directions are parsed
+// as HTTP/1.1 (http/message_parser.hpp), every message goes through the Inspector, and raw
+// bytes are forwarded unchanged once allowed.
 //
 // Holding: a message's head and body are held (up to hold_bytes) until its verdict, so a
 // block within that size gets a clean 403 block page. A longer body streams on, but its
@@ -12,7 +13,7 @@
 #include "config/node_config.hpp"
 #include "inspect/inspector.hpp"
 #include "mgmt/metrics.hpp"
-#include "tls/tls_stream.hpp"
+#include "tls/byte_stream.hpp"
 #include "upstream/reason.hpp"
 
 #include <asio/awaitable.hpp>
@@ -42,7 +43,7 @@ struct RelayParams {
 
 // `params` must outlive the relay (GCC 12 mishandles by-value coroutine parameters with
 // destructors, so none are taken by value).
-asio::awaitable<RelayOutcome> inspecting_relay(tls::TlsStream& client, tls::TlsStream& upstream,
+asio::awaitable<RelayOutcome> inspecting_relay(tls::ByteStream& client, tls::ByteStream& upstream,
                                                const RelayParams& params);
 
 }  // namespace proxy::inspect

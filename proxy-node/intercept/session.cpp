@@ -5,6 +5,7 @@
 #include "http/request_head.hpp"
 #include "intercept/raw_relay.hpp"
 #include "inspect/inspecting_relay.hpp"
+#include "tls/plain_stream.hpp"
 #include "intercept/watchdog.hpp"
 #include "ossl/pem.hpp"
 #include "tls/alerts.hpp"
@@ -398,6 +399,22 @@ private:
         finish(out.reason == Reason::none ? decision::kIntercepted : decision::kBlocked, out.reason, out.detail);
     }
 
+    // [inspection] on a proxied http:// request: its rewritten head and body, and the
+    // response, go through the same relay as decrypted traffic, so plain HTTP is no way round
+    // the inspector. `head` and `host` live in the caller's frame.
+    awaitable<void> inspect_plain(std::string& head, std::uint64_t body_bytes, const std::string& host) {
+        rec_.inspection = "on";
+        tls::PlainStream client(client_);
+        client.one_message(std::move(head), body_bytes);
+        tls::PlainStream upstream(upstream_);
+        inspect::RelayParams params{ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection,
+                                    limits_.relay_buffer_bytes, host, rec_.bytes_client_to_upstream,
+                                    rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
+        auto out = co_await inspect::inspecting_relay(client, upstream, params);
+        rec_.rule = out.rule;
+        finish(out.reason == Reason::none ? decision::kProxied : decision::kBlocked, out.reason, out.detail);
+    }
+
     awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {
         // Not zero-filled (it is peeked into before any byte is looked at).
         auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(kMaxClientHelloBytes + 1);
@@ -569,6 +586,10 @@ private:
         // One request per upstream connection: the response is delimited by its close.
         request += "Connection: close\r\n\r\n";
         watchdog_->idle(limits_.idle_timeout);
+        if (ctx_.inspector != nullptr) {
+            co_await inspect_plain(request, body_left, host);
+            co_return;
+        }
         asio::error_code ec;
         co_await asio::async_write(upstream_, asio::buffer(request), asio::redirect_error(use_awaitable, ec));
         std::vector<std::uint8_t> buf(limits_.relay_buffer_bytes);

@@ -5,6 +5,7 @@
 // One coroutine may read while another writes (same thread: the io_context is single-threaded).
 
 #include "ossl/handles.hpp"
+#include "tls/byte_stream.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
@@ -16,10 +17,6 @@
 
 namespace proxy::tls {
 
-enum class IoStatus { ok, eof, error };
-
-inline constexpr std::size_t kMaxRecordPlaintext = 16 * 1024;  // RFC 8446 5.1
-
 // What went wrong in the last failed operation, for classification and logs.
 struct TlsFailure {
     int ssl_error = 0;            // SSL_get_error
@@ -27,25 +24,23 @@ struct TlsFailure {
     std::string text;             // human-readable
 };
 
-class TlsStream {
+class TlsStream final : public ByteStream {
 public:
     // Takes the SSL (fresh, in client or server mode) and binds it to the socket's descriptor.
     TlsStream(asio::ip::tcp::socket& socket, ossl::Ssl ssl);
 
     SSL* ssl() const { return ssl_.get(); }
-    asio::ip::tcp::socket& socket() { return socket_; }
+    asio::ip::tcp::socket& socket() override { return socket_; }
 
     asio::awaitable<bool> handshake();  // SSL_do_handshake until done; false on failure
-    // Up to buf.size() bytes; 0 with status eof/error at the end.
-    asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buf, IoStatus& status);
-    asio::awaitable<IoStatus> write_all(std::span<const std::uint8_t> data);
+    asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buf, IoStatus& status) override;
+    asio::awaitable<IoStatus> write_all(std::span<const std::uint8_t> data) override;
     // Sends close_notify (best effort, does not wait for the peer's).
-    asio::awaitable<void> close_notify();
+    asio::awaitable<void> close_notify() override;
 
     const TlsFailure& failure() const { return failure_; }
-    // Reads what can be had without waiting (data OpenSSL already holds or the socket has);
-    // 0 when nothing is ready or on any condition the next read_some() will report.
-    std::size_t read_buffered(std::span<std::uint8_t> buf);
+    // Data OpenSSL already holds or the socket has.
+    std::size_t read_buffered(std::span<std::uint8_t> buf) override;
 
 private:
     enum class Step { done, again, failed };

@@ -301,6 +301,81 @@ TEST_CASE("EICAR in a download is blocked with a 403 page: Content-Length, chunk
     CHECK_THAT(m.output, ContainsSubstring("proxy_refusals_total{reason=\"inspection\"} 3"));
 }
 
+TEST_CASE("plain http:// is inspected too: EICAR blocked both ways, clean files byte-identical",
+          "[proxy][inspect][http]") {
+    auto& e = env();
+    auto& p = main_proxy();
+    auto dir = work_dir("plain");
+    std::filesystem::create_directories(dir / "www");
+    std::ofstream(dir / "www/eicar.com") << proxy::inspect::eicar_test_string();
+    const std::string clean = pattern_body(1 << 20);
+    std::ofstream(dir / "www/clean.bin") << clean;
+    std::ofstream(dir / "eicar-upload.txt") << "form=" << proxy::inspect::eicar_test_string();
+    const std::string clean_upload = pattern_body(100000);
+    std::ofstream(dir / "clean-upload.bin") << clean_upload;
+    // A plain HTTP origin that serves files and records each upload it receives.
+    std::ofstream(dir / "origin.py") << R"PY(
+import hashlib, http.server, sys
+port, root, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **k):
+        super().__init__(*a, directory=root, **k)
+    def do_POST(self):
+        want = int(self.headers.get('Content-Length', '0'))
+        body = self.rfile.read(want)
+        with open(log, 'a') as f:
+            f.write('POST %s bytes=%d %s\n' % (self.path, len(body), 'complete' if len(body) == want else 'incomplete'))
+        out = ('sha256=%s bytes=%d\n' % (hashlib.sha256(body).hexdigest(), len(body))).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
+)PY";
+    const auto port = free_port();
+    Child web({"python3", (dir / "origin.py").string(), std::to_string(port), (dir / "www").string(),
+               (dir / "uploads.log").string()},
+              dir / "origin.log");
+    const std::string base = "http://" + std::string(kHost) + ":" + std::to_string(port);
+
+    CurlResult ok;
+    for (int i = 0; i < 50 && ok.status != 200; ++i) {
+        ok = curl_via(p, e.root(), base + "/clean.bin");
+        if (ok.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    INFO(ok.output << p.log());
+    REQUIRE(ok.status == 200);
+    CHECK(ok.body.size() == clean.size());
+    CHECK(sha256_hex(ok.body) == sha256_hex(clean));
+
+    auto before = p.records().size();
+    auto r = curl_via(p, e.root(), base + "/eicar.com");
+    INFO(r.output << p.log());
+    check_blocked(r, "eicar");
+    check_logged_block(p, before, "eicar", "response body to GET /eicar.com");
+    CHECK(record_after(p, before).value("mode", "") == "http");
+
+    before = p.records().size();
+    auto up = curl_via(p, e.root(), base + "/upload", {"--data-binary", "@" + (dir / "eicar-upload.txt").string()});
+    INFO(up.output << p.log());
+    check_blocked(up, "eicar");
+    CHECK_THAT(up.body, ContainsSubstring("Your upload"));
+    check_logged_block(p, before, "eicar", "request body of POST /upload");
+
+    auto good = curl_via(p, e.root(), base + "/upload", {"--data-binary", "@" + (dir / "clean-upload.bin").string()});
+    CHECK(good.status == 200);
+    CHECK(good.body == "sha256=" + sha256_hex(clean_upload) + " bytes=100000\n");
+    // The server saw the clean upload whole and the EICAR one never complete.
+    const std::string uploads = read_file(dir / "uploads.log");
+    INFO(uploads);
+    CHECK(count_of(uploads, "bytes=100000 complete") == 1);
+    CHECK(count_of(uploads, "complete") - count_of(uploads, "incomplete") == 1);
+    CHECK(p.log().find(proxy::inspect::eicar_test_string()) == std::string::npos);
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("EICAR split across TLS records is still found, at every split region", "[proxy][inspect]") {
     auto& e = env();
     auto& p = main_proxy();

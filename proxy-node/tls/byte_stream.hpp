@@ -1,0 +1,35 @@
+#pragma once
+// What the relays need from one side of a connection: TLS (TlsStream) or plain TCP
+// (PlainStream, for proxied http:// requests). Both run on a single-threaded io_context;
+// one coroutine may read while another writes.
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace proxy::tls {
+
+enum class IoStatus { ok, eof, error };
+
+inline constexpr std::size_t kMaxRecordPlaintext = 16 * 1024;  // RFC 8446 5.1
+
+class ByteStream {
+public:
+    virtual ~ByteStream() = default;
+
+    virtual asio::ip::tcp::socket& socket() = 0;
+    // Up to buf.size() bytes; 0 with status eof/error at the end.
+    virtual asio::awaitable<std::size_t> read_some(std::span<std::uint8_t> buf, IoStatus& status) = 0;
+    virtual asio::awaitable<IoStatus> write_all(std::span<const std::uint8_t> data) = 0;
+    // Ends this side's sending at the protocol level (TLS close_notify; nothing for plain
+    // TCP). Callers shut the socket down themselves.
+    virtual asio::awaitable<void> close_notify() = 0;
+    // Reads what can be had without waiting; 0 when nothing is ready or on any condition
+    // the next read_some() will report.
+    virtual std::size_t read_buffered(std::span<std::uint8_t> buf) = 0;
+};
+
+}  // namespace proxy::tls
