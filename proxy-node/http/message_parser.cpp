@@ -1,5 +1,7 @@
 #include "http/message_parser.hpp"
 
+#include "http/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -23,21 +25,6 @@ bool tchar(unsigned char c) {
 bool token(std::string_view s) {
     return !s.empty() &&
            std::all_of(s.begin(), s.end(), [](char c) { return tchar(static_cast<unsigned char>(c)); });
-}
-
-char lower(char c) {
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
 }
 
 bool parse_version(std::string_view v, int& minor) {
@@ -393,7 +380,7 @@ bool MessageParser::parse_head(std::string& why) {
             why = "malformed header field";
             return false;
         }
-        std::string_view value = trim(line.substr(colon + 1));
+        std::string_view value = trim_ows(line.substr(colon + 1));
         for (char c : value)
             if (c == '\r' || c == '\n' || c == '\0') {
                 why = "CR, LF or NUL in a header value";

@@ -1,5 +1,7 @@
 #include "http/request_head.hpp"
 
+#include "http/text.hpp"
+
 #include "tls/tls_stream.hpp"
 
 #include <asio/read.hpp>
@@ -22,12 +24,6 @@ constexpr std::size_t kMaxHostLength = 253;
 
 bool is_tchar(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 bool valid_reg_name(std::string_view h) {

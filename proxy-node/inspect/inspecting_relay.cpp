@@ -2,6 +2,8 @@
 
 #include "http/error_page.hpp"
 #include "http/message_parser.hpp"
+#include "http/text.hpp"
+#include "inspect/content_decoding.hpp"
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
@@ -27,6 +29,7 @@ namespace proxy::inspect {
 namespace {
 
 using asio::awaitable;
+using http::iequals;
 using http::MessageParser;
 using Event = MessageParser::Event;
 using namespace asio::experimental::awaitable_operators;
@@ -49,13 +52,6 @@ std::string loggable_path(std::string_view target) {
     target = target.substr(0, target.find_first_of("?#"));
     if (target.size() > kMaxLoggedPath) return std::string(target.substr(0, kMaxLoggedPath)) + "...";
     return std::string(target);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 // The engine's final verdict. An engine that answers inline (the rule set) costs no
@@ -268,6 +264,9 @@ private:
         info.content_length = parser.content_length();
         info.content_type = h.header("Content-Type").value_or("");
         msg.inspection = p_.inspector.begin(info);
+        // The engine sees the body as the receiver will, decoded (inspect/content_decoding).
+        if (auto coding = h.header("Content-Encoding"))
+            msg.inspection = decoding_inspection(std::move(msg.inspection), parse_content_coding(*coding));
     }
 
     std::string describe(Direction dir, const Message& msg) const {

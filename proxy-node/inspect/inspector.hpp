@@ -1,6 +1,7 @@
 #pragma once
 // The inspection contract: an engine is handed every decrypted HTTP/1.1 message, one
-// Inspection per message, fed its decoded body as it streams, and gives a verdict — at any
+// Inspection per message, fed its decoded body (chunk framing removed, Content-Encoding
+// gzip/deflate/br undone) as it streams, and gives a verdict — at any
 // point while the body streams, or at the end, possibly later (asynchronously: an external
 // engine over ICAP answers from its own connection). The relay that drives it decides
 // what the client sees (inspect/inspecting_relay.hpp).
@@ -27,7 +28,7 @@ struct MessageInfo {
     std::string_view method;                      // of the request (for responses: the request answered)
     std::string_view target;                      // request target as sent
     int status = 0;                               // responses only
-    std::optional<std::uint64_t> content_length;  // when framed by Content-Length
+    std::optional<std::uint64_t> content_length;  // when framed by Content-Length (encoded size)
     std::string_view content_type;
 };
 

@@ -297,7 +297,7 @@ private:
 
         watchdog_->idle(limits_.idle_timeout);
         if (ctx_.inspector != nullptr) {
-            co_await inspect_relay(client_tls, *upstream_tls, server_name);
+            co_await inspect_relay(client_tls, *upstream_tls, server_name, decision::kIntercepted);
             co_return;
         }
         co_await relay(client_tls, *upstream_tls);
@@ -387,7 +387,9 @@ private:
     }
 
     // [inspection]: HTTP/1.1 parsed both ways, bodies through the inspector (inspect/).
-    awaitable<void> inspect_relay(tls::TlsStream& client, tls::TlsStream& upstream, const std::string& host) {
+    // `allowed` is the decision logged when nothing is blocked.
+    awaitable<void> inspect_relay(tls::ByteStream& client, tls::ByteStream& upstream, const std::string& host,
+                                  const char* allowed) {
         rec_.inspection = "on";
         // A named object, not a braced temporary in the co_await: GCC 12 destroys such
         // temporaries twice in coroutines.
@@ -396,23 +398,17 @@ private:
                                     rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
         auto out = co_await inspect::inspecting_relay(client, upstream, params);
         rec_.rule = out.rule;
-        finish(out.reason == Reason::none ? decision::kIntercepted : decision::kBlocked, out.reason, out.detail);
+        finish(out.reason == Reason::none ? allowed : decision::kBlocked, out.reason, out.detail);
     }
 
     // [inspection] on a proxied http:// request: its rewritten head and body, and the
     // response, go through the same relay as decrypted traffic, so plain HTTP is no way round
     // the inspector. `head` and `host` live in the caller's frame.
     awaitable<void> inspect_plain(std::string& head, std::uint64_t body_bytes, const std::string& host) {
-        rec_.inspection = "on";
         tls::PlainStream client(client_);
         client.one_message(std::move(head), body_bytes);
         tls::PlainStream upstream(upstream_);
-        inspect::RelayParams params{ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection,
-                                    limits_.relay_buffer_bytes, host, rec_.bytes_client_to_upstream,
-                                    rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
-        auto out = co_await inspect::inspecting_relay(client, upstream, params);
-        rec_.rule = out.rule;
-        finish(out.reason == Reason::none ? decision::kProxied : decision::kBlocked, out.reason, out.detail);
+        co_await inspect_relay(client, upstream, host, decision::kProxied);
     }
 
     awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {

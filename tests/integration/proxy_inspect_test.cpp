@@ -17,6 +17,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -67,8 +68,23 @@ std::map<std::string, std::string> make_bodies() {
     return b;
 }
 
+std::string gzip(const std::string& in) {
+    z_stream z{};
+    deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&z, in.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z.avail_in = static_cast<uInt>(in.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+}
+
 // Writes the response for /file/<name>?<mode>: cl (default), chunked, split=N (two TLS
-// writes with a pause between, split at body offset N), chunked-split=N, badchunk, close.
+// writes with a pause between, split at body offset N), chunked-split=N, badchunk, close,
+// gzip (Content-Encoding: gzip, Content-Length).
 bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRequest& req,
                 OriginConnection& c) {
     std::string path = req.target, mode = "cl";
@@ -127,6 +143,7 @@ bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRe
         return c.write(chunk(body.substr(at)) + "0\r\n\r\n");
     }
     if (mode == "badchunk") return c.write(chunked_head + "zz\r\n" + body + "\r\n0\r\n\r\n");
+    if (mode == "gzip") return c.write(http_response(gzip(body), "Content-Encoding: gzip\r\n"));
     if (mode == "close") {
         c.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body);
         return false;
@@ -374,6 +391,21 @@ http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
     CHECK(count_of(uploads, "complete") - count_of(uploads, "incomplete") == 1);
     CHECK(p.log().find(proxy::inspect::eicar_test_string()) == std::string::npos);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a gzip-encoded download is scanned decoded and passed on as sent", "[proxy][inspect][encoding]") {
+    auto& e = env();
+    auto& p = main_proxy();
+    const auto before = p.records().size();
+    auto r = curl_via(p, e.root(), e.url("/file/eicar?gzip"));
+    INFO(r.output << p.log());
+    check_blocked(r, "eicar");
+    check_logged_block(p, before, "eicar", "response body to GET /file/eicar");
+    // A clean file arrives still encoded, byte for byte as the origin sent it.
+    auto clean = curl_via(p, e.root(), e.url("/file/clean1m?gzip"));
+    CHECK(clean.status == 200);
+    CHECK(header_value(clean.headers, "content-encoding") == "gzip");
+    CHECK(clean.body == gzip(e.bodies.at("clean1m")));
 }
 
 TEST_CASE("EICAR split across TLS records is still found, at every split region", "[proxy][inspect]") {

@@ -1,6 +1,7 @@
 // inspect/rule_set: the integrated inspector's verdicts on streamed bodies.
 
 #include "inspect/rule_set.hpp"
+#include "inspect_feed.hpp"
 
 #include "ossl/encoding.hpp"
 
@@ -12,12 +13,9 @@
 #include <string>
 
 using namespace proxy::inspect;
+using namespace inspect_testing;
 
 namespace {
-
-std::span<const std::uint8_t> view(const std::string& s) {
-    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 std::vector<std::uint8_t> sha256(const std::string& s) {
     std::vector<std::uint8_t> d(32);
@@ -28,16 +26,8 @@ std::vector<std::uint8_t> sha256(const std::string& s) {
 
 // Feeds `body` in pieces of `piece` bytes; the first decided verdict, else the final one.
 Verdict inspect(const RuleSetInspector& rules, const std::string& body, std::size_t piece) {
-    MessageInfo info;
-    auto in = rules.begin(info);
-    for (std::size_t off = 0; off < body.size(); off += piece) {
-        Verdict v = in->body(view(body.substr(off, piece)));
-        if (v.decided()) return v;
-    }
-    std::optional<Verdict> out;
-    in->finish([&](Verdict v) { out = std::move(v); });
-    REQUIRE(out);
-    return *out;
+    auto in = rules.begin(MessageInfo{});
+    return feed_in_pieces(*in, body, piece);
 }
 
 }  // namespace
