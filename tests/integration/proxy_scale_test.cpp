@@ -14,6 +14,7 @@
 
 #include <openssl/x509.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -82,7 +83,7 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
     std::mutex mu;
     std::vector<Outcome> outcomes;
     std::atomic<bool> stop{false};
-    std::atomic<int> progress{0};
+    std::array<std::atomic<int>, kNodes + 1> progress{};  // rounds done, per node
     std::vector<std::thread> clients;
     for (int n = 1; n <= kNodes; ++n) {
         clients.emplace_back([&, n] {
@@ -96,25 +97,36 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
                     std::lock_guard lock(mu);
                     outcomes.push_back(std::move(o));
                 }
-                ++progress;
+                ++progress[static_cast<std::size_t>(n)];
             }
         });
     }
-    auto wait_progress = [&](int target) {
+    // Every node `rounds` further than `from` (node-2's refusals come fast, so a total would
+    // let it run ahead while the others had barely moved).
+    auto wait_progress = [&](const std::array<int, kNodes + 1>& from, int rounds) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-        while (progress < target && std::chrono::steady_clock::now() < deadline)
+        auto done = [&] {
+            for (int n = 1; n <= kNodes; ++n)
+                if (progress[static_cast<std::size_t>(n)] < from[static_cast<std::size_t>(n)] + rounds) return false;
+            return true;
+        };
+        while (!done() && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        return progress >= target;
+        return done();
+    };
+    auto snapshot = [&] {
+        std::array<int, kNodes + 1> at{};
+        for (int n = 1; n <= kNodes; ++n) at[static_cast<std::size_t>(n)] = progress[static_cast<std::size_t>(n)];
+        return at;
     };
 
-    REQUIRE(wait_progress(3 * 5));
+    REQUIRE(wait_progress(snapshot(), 5));
     const auto admin_cert = (ca.dir / "admin/admin.pem").string();
     const auto admin_key = (ca.dir / "admin/admin.key").string();
     auto revoke = curl_request(ca, service.url("/v1/admin/revoke"), admin_cert, admin_key, "POST", R"({"node":"node-2"})");
     const auto revoked_at = std::chrono::steady_clock::now();
     REQUIRE(revoke.status == 200);
-    const int at_revocation = progress;
-    const bool kept_going = wait_progress(at_revocation + 3 * 5);
+    const bool kept_going = wait_progress(snapshot(), 5);
     stop = true;
     for (auto& t : clients) t.join();
     REQUIRE(kept_going);
