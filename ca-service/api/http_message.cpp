@@ -1,5 +1,7 @@
 #include "api/http_message.hpp"
 
+#include "ossl/encoding.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -43,13 +45,6 @@ bool has_token(std::string_view list, std::string_view token) {
     return false;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 std::optional<std::string> percent_decode(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -58,7 +53,7 @@ std::optional<std::string> percent_decode(std::string_view s) {
             out += ' ';
         } else if (s[i] == '%') {
             if (i + 2 >= s.size()) return std::nullopt;
-            const int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+            const int hi = ossl::hex_digit_value(s[i + 1]), lo = ossl::hex_digit_value(s[i + 2]);
             if (hi < 0 || lo < 0) return std::nullopt;
             out += static_cast<char>(hi * 16 + lo);
             i += 2;

@@ -8,13 +8,6 @@ namespace {
 constexpr std::string_view kHexDigits = "0123456789abcdef";
 constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 constexpr std::array<int, 256> make_b64_table() {
     std::array<int, 256> t{};
     for (auto& v : t) v = -1;
@@ -38,8 +31,8 @@ std::optional<Bytes> from_hex(std::string_view hex) {
     if (hex.size() % 2 != 0) return std::nullopt;
     Bytes out(hex.size() / 2);
     for (std::size_t i = 0; i < out.size(); ++i) {
-        int hi = hex_value(hex[2 * i]);
-        int lo = hex_value(hex[2 * i + 1]);
+        int hi = hex_digit_value(hex[2 * i]);
+        int lo = hex_digit_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) return std::nullopt;
         out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
     }

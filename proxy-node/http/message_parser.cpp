@@ -1,6 +1,7 @@
 #include "http/message_parser.hpp"
 
 #include "http/text.hpp"
+#include "ossl/encoding.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -45,13 +46,6 @@ std::optional<std::uint64_t> parse_decimal(std::string_view s) {
         v = v * 10 + static_cast<std::uint64_t>(c - '0');
     }
     return v;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 // Looks for CRLF CRLF in `buf`, starting where a terminator could first complete.
@@ -179,7 +173,7 @@ MessageParser::Step MessageParser::parse(std::span<const std::uint8_t> in) {
                         return fail(i, "invalid chunk size");
                     std::uint64_t v = 0;
                     for (char h : size) {
-                        const int d = hex_value(h);
+                        const int d = ossl::hex_digit_value(h);
                         if (d < 0) return fail(i, "invalid chunk size");
                         v = v * 16 + static_cast<std::uint64_t>(d);
                     }

@@ -416,10 +416,7 @@ private:
             co_return;
         }
         if (st == tls::IoStatus::eof) {
-            // A clean close_notify is passed on as one; the other direction may still run.
-            co_await to.close_notify();
-            asio::error_code ec;
-            to.socket().shutdown(asio::socket_base::shutdown_send, ec);
+            co_await to.end_sending();  // a clean close_notify is passed on as one
         } else if (!ended_) {
             // A truncated or broken stream is not dressed up as a clean close.
             abort_both();
@@ -525,9 +522,7 @@ private:
             if (ended_) co_return;
             if (n == 0) {
                 if (st == tls::IoStatus::eof) {
-                    co_await to.close_notify();
-                    asio::error_code ec;
-                    to.socket().shutdown(asio::socket_base::shutdown_send, ec);
+                    co_await to.end_sending();
                 } else {
                     abort_both();
                 }

@@ -494,10 +494,7 @@ private:
             std::size_t n = co_await from.read_some(buf, st);
             if (n == 0) {
                 if (st == tls::IoStatus::eof) {
-                    // A clean close_notify is passed on as one; the other direction may still run.
-                    co_await to.close_notify();
-                    asio::error_code ec;
-                    to.socket().shutdown(asio::socket_base::shutdown_send, ec);
+                    co_await to.end_sending();  // a clean close_notify is passed on as one
                 } else {
                     // A truncated or broken stream is not dressed up as a clean close.
                     abort_socket(client_);

@@ -30,6 +30,10 @@ public:
     // Reads what can be had without waiting; 0 when nothing is ready or on any condition
     // the next read_some() will report.
     virtual std::size_t read_buffered(std::span<std::uint8_t> buf) = 0;
+
+    // Passes a clean end on: close_notify, then the socket's sending side shut down (the
+    // other direction may still run).
+    asio::awaitable<void> end_sending();
 };
 
 }  // namespace proxy::tls

@@ -12,6 +12,14 @@ namespace ossl {
 
 using Bytes = std::vector<std::uint8_t>;
 
+// The value of one hex digit (either case), -1 for any other character.
+constexpr int hex_digit_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 std::string to_hex(std::span<const std::uint8_t> bytes);
 std::optional<Bytes> from_hex(std::string_view hex);
 
