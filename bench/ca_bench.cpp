@@ -18,6 +18,7 @@
 #include "protocol/leaf.hpp"
 #include "protocol/paths.hpp"
 #include "support/bench_ca.hpp"
+#include "support/child_process.hpp"
 #include "support/free_port.hpp"
 
 #include <httplib.h>
@@ -386,21 +387,7 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
     std::ofstream(work / "ca-service.toml") << toml;
 
     const std::string binary = std::string(SPLITCA_BIN_DIR) + "/ca-service";
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        const std::string log = (work / "ca-service.log").string();
-        std::freopen(log.c_str(), "w", stderr);
-        ::execl(binary.c_str(), binary.c_str(), "--config", (work / "ca-service.toml").c_str(), nullptr);
-        ::_exit(127);
-    }
-    struct Reaper {
-        pid_t pid;
-        ~Reaper() {
-            ::kill(pid, SIGTERM);
-            int st = 0;
-            ::waitpid(pid, &st, 0);
-        }
-    } reaper{pid};
+    bench::ChildProcess service({binary, "--config", (work / "ca-service.toml").string()}, work / "ca-service.log");
 
     auto make_client = [&] {
         auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", o.port,
@@ -419,8 +406,7 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
         auto probe = make_client();
         auto r = probe->Get(std::string(protocol::kHealthPath));
         if (r && r->status == 200) break;
-        int status = 0;
-        if (::waitpid(pid, &status, WNOHANG) == pid)
+        if (!service.running())
             throw std::runtime_error("ca-service exited; see " + (work / "ca-service.log").string());
         if (std::chrono::steady_clock::now() > deadline)
             throw std::runtime_error("ca-service did not come up; see " + (work / "ca-service.log").string());

@@ -15,6 +15,7 @@
 //   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
 
 #include "support/bench_ca.hpp"
+#include "support/child_process.hpp"
 #include "support/free_port.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
@@ -79,32 +80,6 @@ Options parse(int argc, char** argv) {
     }
     return o;
 }
-
-// A child process stopped with SIGTERM when this goes away.
-struct Process {
-    pid_t pid = -1;
-    Process(const std::vector<std::string>& argv, const std::filesystem::path& log) {
-        pid = ::fork();
-        if (pid == 0) {
-            std::freopen(log.c_str(), "w", stdout);
-            std::freopen(log.c_str(), "a", stderr);
-            std::vector<char*> args;
-            for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-            args.push_back(nullptr);
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-    }
-    ~Process() {
-        ::kill(pid, SIGTERM);
-        int st = 0;
-        ::waitpid(pid, &st, 0);
-    }
-    bool running() const {
-        int st = 0;
-        return ::waitpid(pid, &st, WNOHANG) == 0;
-    }
-};
 
 int tcp_connect(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -286,7 +261,7 @@ int main(int argc, char** argv) try {
     toml = std::regex_replace(toml, std::regex("per_node_per_second = [0-9.]+"), "per_node_per_second = 1000000");
     toml = std::regex_replace(toml, std::regex("burst = [0-9.]+"), "burst = 1000000");
     std::ofstream(work / "ca-service.toml") << toml;
-    Process ca_service({std::string(SPLITCA_BIN_DIR) + "/ca-service", "--config", (work / "ca-service.toml").string()},
+    bench::ChildProcess ca_service({std::string(SPLITCA_BIN_DIR) + "/ca-service", "--config", (work / "ca-service.toml").string()},
                        work / "ca-service.log");
 
     // proxy-node: node-1's identity; every bench name resolves to the origin via [upstream.hosts].
@@ -304,7 +279,7 @@ int main(int argc, char** argv) try {
         cfg << "[log]\nconnections = \"" << (work / (name + "-connections.jsonl")).string() << "\"\n"
             << "[inspection]\n" << inspection;
         cfg.close();
-        return std::make_unique<Process>(
+        return std::make_unique<bench::ChildProcess>(
             std::vector<std::string>{std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / (name + ".toml")).string()},
             work / (name + ".log"));
     };

@@ -40,6 +40,11 @@ bool transient(protocol::ErrorCode code) {
            code == E::internal_error;
 }
 
+bool refused_as_revoked(const std::string& body) {
+    auto err = protocol::decode_error(body);
+    return err && err->code == protocol::ErrorCode::node_revoked;
+}
+
 }  // namespace
 
 CaClient::CaClient(const CaServiceSection& config) : config_(config) {
@@ -128,6 +133,7 @@ CaResult CaClient::perform(Connection& conn, const protocol::LeafRequest& reques
                              " (" + httplib::to_string(res.error()) + ")"};
     }
     available_ = true;
+    revoked_ = res->status == 403 && refused_as_revoked(res->body);
     if (res->body.size() > protocol::kMaxResponseBytes)
         return CaFailure{CaFailure::Kind::invalid_response, std::nullopt, "certificate service response too large"};
     if (res->status != 200) {
@@ -159,7 +165,16 @@ void CaClient::health_probe() {
             if (stop_cv_.wait_for(lock, config_.health_interval, [&] { return stopping_; })) return;
         }
         auto res = conn.http().Get(std::string(protocol::kHealthPath));
-        available_ = static_cast<bool>(res) && res->status == 200;
+        if (res && res->status == 200) {
+            available_ = true;
+            revoked_ = false;
+        } else if (res && res->status == 403 && refused_as_revoked(res->body)) {
+            // Reachable, and it will say so to every request: not an outage.
+            available_ = true;
+            revoked_ = true;
+        } else {
+            available_ = false;
+        }
     }
 }
 

@@ -47,8 +47,13 @@ public:
     // Queues the request; `done` runs on a CaClient thread (post it where it belongs).
     void request_leaf(protocol::LeafRequest request, Callback done);
 
-    // False from the first failed contact until the next successful one.
+    // False from the first failed contact until the next successful one. A service that
+    // answers but refuses this node (revoked) is available: requests reach it and come back
+    // with the reason.
     bool available() const { return available_.load(std::memory_order_relaxed); }
+    // True while the service says this node's identity is revoked (health probe or a leaf
+    // request refused as node_revoked), until a request succeeds again.
+    bool revoked() const { return revoked_.load(std::memory_order_relaxed); }
 
     struct Stats {
         std::atomic<std::uint64_t> requests{0}, issued{0}, refused{0}, unavailable{0}, retries{0};
@@ -71,6 +76,7 @@ private:
     std::deque<Job> queue_;
     bool stopping_ = false;
     std::atomic<bool> available_{true};
+    std::atomic<bool> revoked_{false};
     Stats stats_;
     std::vector<std::thread> workers_;
     std::thread prober_;

@@ -36,7 +36,9 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
         } else if (head->target == "/healthz") {
             nlohmann::json j = {{"status", ctx.metrics.draining ? "draining" : "ok"},
                                 {"node", ctx.config.name},
-                                {"ca_service", ctx.ca.available() ? "available" : "unavailable"},
+                                {"ca_service", !ctx.ca.available() ? "unavailable"
+                                               : ctx.ca.revoked() ? "node_revoked"
+                                                                  : "available"},
                                 {"cached_names", ctx.leaves.size()},
                                 {"active_connections", ctx.metrics.connections_active.load()}};
             out = response(200, "application/json", j.dump() + "\n");

@@ -80,6 +80,8 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
     counter("proxy_leaf_evictions_total", "Names evicted from the cache (LRU).", cs.evictions.load());
     const auto& ca_stats = ca.stats();
     gauge("proxy_ca_service_available", "1 when the last contact with the ca-service succeeded.", ca.available() ? 1 : 0);
+    gauge("proxy_ca_service_node_revoked", "1 while the ca-service refuses this node as revoked.",
+          ca.revoked() ? 1 : 0);
     counter("proxy_ca_requests_total", "Leaf requests sent to the ca-service.", ca_stats.requests.load());
     counter("proxy_ca_retries_total", "Retries of leaf requests.", ca_stats.retries.load());
     counter("proxy_ca_unavailable_total", "Leaf requests that failed for lack of the service.",

@@ -38,6 +38,7 @@ struct Outcome {
     std::chrono::steady_clock::time_point started;
     int status = 0;
     std::string output;
+    double seconds = 0;
 };
 
 // The subject of the leaf a node presents for `host`, as /OU=…/CN=….
@@ -94,6 +95,7 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
                     auto r = curl_via(*nodes[n - 1], root, url(o.host), {"--max-time", "20"});
                     o.status = r.status;
                     o.output = r.output;
+                    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o.started).count();
                     std::lock_guard lock(mu);
                     outcomes.push_back(std::move(o));
                 }
@@ -129,6 +131,18 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
     const bool kept_going = wait_progress(snapshot(), 5);
     stop = true;
     for (auto& t : clients) t.join();
+    if (!kept_going) {
+        // Say which node stalled and what its last requests saw.
+        std::string why;
+        for (int n = 1; n <= kNodes; ++n) why += "node-" + std::to_string(n) + ": " +
+                                                 std::to_string(progress[static_cast<std::size_t>(n)]) + " rounds\n";
+        for (const auto& o : outcomes)
+            if (o.started > revoked_at)
+                why += "node-" + std::to_string(o.node) + " " + o.host + " " + std::to_string(o.status) + " after " +
+                       std::to_string(o.seconds) + " s: " + o.output + "\n";
+        for (const auto& node : nodes) why += node->log();
+        FAIL_CHECK(why);
+    }
     REQUIRE(kept_going);
 
     // Per node: fresh names before/after the revocation, and cached names after it.
@@ -186,6 +200,10 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
               "/OU=node-" + std::to_string(n) + "/CN=" + host_for(n, 0));
         auto metrics = run({"curl", "-s", nodes[n - 1]->mgmt_url("/metrics")});
         CHECK_THAT(metrics.output, ContainsSubstring("proxy_node_info{node=\"node-" + std::to_string(n) + "\"} 1"));
+        // The revoked node says so, rather than calling the ca-service down (it answers).
+        auto health = Json::parse(run({"curl", "-s", nodes[n - 1]->mgmt_url("/healthz")}).output, nullptr, false);
+        CHECK(health.value("ca_service", "") == (n == 2 ? "node_revoked" : "available"));
+        CHECK_THAT(metrics.output, ContainsSubstring(std::string("proxy_ca_service_node_revoked ") + (n == 2 ? "1" : "0")));
     }
 
     // The ca-service saw all three, counted node-2's refused attempts, and lists the revocation.

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -17,36 +19,93 @@ namespace testing_support {
 
 namespace {
 
-std::vector<char*> c_argv(const std::vector<std::string>& argv) {
-    std::vector<char*> out;
-    for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
-    out.push_back(nullptr);
-    return out;
-}
+// Everything a child needs is prepared before it exists: the test process has many threads,
+// and a forked child that allocates (setenv, building argv) can deadlock on a lock another
+// thread held at the fork. posix_spawn (vfork + exec in glibc) does no such work in the child.
+class SpawnPlan {
+public:
+    SpawnPlan(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) : argv_(argv) {
+        if (argv_.empty()) throw std::invalid_argument("run: empty argv");
+        for (char** e = environ; *e != nullptr; ++e) {
+            std::string_view entry(*e);
+            auto eq = entry.find('=');
+            if (eq != std::string_view::npos && env.count(std::string(entry.substr(0, eq))) != 0) continue;
+            env_.emplace_back(entry);
+        }
+        for (const auto& [k, v] : env) env_.push_back(k + "=" + v);
+        for (auto& a : argv_) argv_ptrs_.push_back(a.data());
+        argv_ptrs_.push_back(nullptr);
+        for (auto& e : env_) env_ptrs_.push_back(e.data());
+        env_ptrs_.push_back(nullptr);
+        if (posix_spawn_file_actions_init(&actions_) != 0) throw std::runtime_error("posix_spawn_file_actions_init");
+        if (posix_spawnattr_init(&attr_) != 0) {
+            posix_spawn_file_actions_destroy(&actions_);
+            throw std::runtime_error("posix_spawnattr_init");
+        }
+    }
+    ~SpawnPlan() {
+        posix_spawnattr_destroy(&attr_);
+        posix_spawn_file_actions_destroy(&actions_);
+    }
+    SpawnPlan(const SpawnPlan&) = delete;
+    SpawnPlan& operator=(const SpawnPlan&) = delete;
 
-void apply_env(const std::map<std::string, std::string>& env) {
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-}
+    // stdin from /dev/null, stdout and stderr to `fd`.
+    void redirect_output(int fd) {
+        check(posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null", O_RDONLY, 0));
+        check(posix_spawn_file_actions_adddup2(&actions_, fd, 1));
+        check(posix_spawn_file_actions_adddup2(&actions_, fd, 2));
+    }
+    // A process group of its own, so that everything it forks can be signalled at once.
+    void own_process_group() {
+        check(posix_spawnattr_setpgroup(&attr_, 0));
+        check(posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP));
+    }
+    pid_t spawn() {
+        pid_t pid = -1;
+        int rc = posix_spawnp(&pid, argv_ptrs_[0], &actions_, &attr_, argv_ptrs_.data(), env_ptrs_.data());
+        if (rc != 0) throw std::runtime_error("cannot start " + argv_[0] + ": " + std::strerror(rc));
+        return pid;
+    }
+
+private:
+    static void check(int rc) {
+        if (rc != 0) throw std::runtime_error(std::string("posix_spawn setup: ") + std::strerror(rc));
+    }
+    std::vector<std::string> argv_;
+    std::vector<std::string> env_;
+    std::vector<char*> argv_ptrs_;
+    std::vector<char*> env_ptrs_;
+    posix_spawn_file_actions_t actions_{};
+    posix_spawnattr_t attr_{};
+};
+
+struct Fd {
+    int fd = -1;
+    explicit Fd(int f) : fd(f) {}
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    void close() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+};
 
 }  // namespace
 
 RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
               std::chrono::seconds timeout) {
     int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::dup2(pipefd[1], 1);
-        ::dup2(pipefd[1], 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        apply_env(env);
-        auto args = c_argv(argv);
-        ::execvp(args[0], args.data());
-        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-        ::_exit(127);
-    }
-    ::close(pipefd[1]);
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    Fd read_end(pipefd[0]);
+    Fd write_end(pipefd[1]);
+    SpawnPlan plan(argv, env);
+    plan.redirect_output(write_end.fd);
+    const pid_t pid = plan.spawn();
+    write_end.close();
     RunResult result;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     bool timed_out = false;
@@ -58,17 +117,19 @@ RunResult run(const std::vector<std::string>& argv, const std::map<std::string, 
             ::kill(pid, SIGKILL);
             break;
         }
-        pollfd p{pipefd[0], POLLIN, 0};
+        pollfd p{read_end.fd, POLLIN, 0};
         int r = ::poll(&p, 1, static_cast<int>(left.count()));
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) continue;
-        ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+        ssize_t n = ::read(read_end.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         result.output.append(buf, static_cast<std::size_t>(n));
     }
-    ::close(pipefd[0]);
+    read_end.close();
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     result.exit_code = (!timed_out && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
     if (timed_out) result.output += "\n[timed out]\n";
     return result;
@@ -80,21 +141,12 @@ RunResult sh(const std::string& command, std::chrono::seconds timeout) {
 
 Child::Child(const std::vector<std::string>& argv, const std::filesystem::path& log_file,
              const std::map<std::string, std::string>& env) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-        int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
-        ::setpgid(0, 0);
-        apply_env(env);
-        auto args = c_argv(argv);
-        ::execvp(args[0], args.data());
-        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-        ::_exit(127);
-    }
-    if (pid_ < 0) throw std::runtime_error("fork failed");
+    Fd log(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (log.fd < 0) throw std::runtime_error("cannot open " + log_file.string() + ": " + std::strerror(errno));
+    SpawnPlan plan(argv, env);
+    plan.redirect_output(log.fd);
+    plan.own_process_group();
+    pid_ = plan.spawn();
 }
 
 bool Child::running() {
