@@ -454,13 +454,25 @@ int main(int argc, char** argv) try {
     const double in_rate = bench::median(in_process.measured), e2e_rate = bench::median(e2e.measured);
     std::printf("raw HSM sign rate:        %8.0f signatures/s (median of %zu rounds, %d threads)\n", raw,
                 all_raw.size(), o.hsm_threads);
-    std::printf("in-process issuance rate: %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", in_rate,
-                in_lat.percentile(0.5), in_lat.percentile(0.99));
-    std::printf("end-to-end mTLS rate:     %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", e2e_rate,
-                e2e_lat.percentile(0.5), e2e_lat.percentile(0.99));
+    // A phase left out with --only prints "skipped", not a rate of nothing.
+    auto rate_line = [](const char* label, const Paired& p, double rate, Latencies& lat) {
+        if (p.measured.empty()) {
+            std::printf("%s   skipped (--only)\n", label);
+            return;
+        }
+        std::printf("%s %8.0f certificates/s  (p50 %.2f ms, p99 %.2f ms)\n", label, rate, lat.percentile(0.5),
+                    lat.percentile(0.99));
+    };
+    rate_line("in-process issuance rate:", in_process, in_rate, in_lat);
+    rate_line("end-to-end mTLS rate:    ", e2e, e2e_rate, e2e_lat);
     // Each ratio against the raw rounds interleaved with it.
-    std::printf("ratio in_process=%.2f end_to_end=%.2f\n", in_rate / bench::median(in_process.raw),
-                e2e_rate / bench::median(e2e.raw));
+    auto ratio = [](const Paired& p, double rate) {
+        if (p.measured.empty()) return std::string("skipped");
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.2f", rate / bench::median(p.raw));
+        return std::string(buf);
+    };
+    std::printf("ratio in_process=%s end_to_end=%s\n", ratio(in_process, in_rate).c_str(), ratio(e2e, e2e_rate).c_str());
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "ca-bench: %s\n", e.what());

@@ -149,23 +149,14 @@ public:
             throw;
         }
         ::explicit_bzero(pin.data(), pin.size());
-        key_handle_ = find_private_key(*first, config.key);
-        // Sign with a session-object copy of the key when the token allows it (as
-        // pkcs11-provider does): SoftHSM re-reads a token object's file on every use, a
-        // session object stays in memory. The copy is as unextractable as the original and
-        // goes when this generation's sessions close.
-        CK_BBOOL session_only = CK_FALSE;
-        CK_ATTRIBUTE copy_tmpl[] = {{CKA_TOKEN, &session_only, sizeof session_only}};
-        CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-        if (first->api()->C_CopyObject(first->handle(), key_handle_, copy_tmpl, 1, &copy) == CKR_OK &&
-            copy != CK_INVALID_HANDLE)
-            key_handle_ = copy;
-        idle_.push_back(std::move(first));
+        token_key_ = find_private_key(*first, config.key);
+        const CK_OBJECT_HANDLE key = session_copy(*first);
+        idle_.push_back({std::move(first), key});
     }
 
     ~Generation() {
         if (abandoned_.load())
-            for (auto& s : idle_) s->abandon();
+            for (auto& p : idle_) p.session->abandon();
     }
 
     const Profile& profile() const { return profile_; }
@@ -187,42 +178,66 @@ public:
         if (EVP_Digest(tbs.data(), tbs.size(), input + prefix, &digest_len, md_.get(), nullptr) != 1)
             throw HsmUnavailable(ossl::Error("hashing the to-be-signed data").what());
 
-        std::unique_ptr<Session> session = take_session();
-        CK_FUNCTION_LIST* api = session->api();
+        Pooled pooled = take_session();
+        Session& session = *pooled.session;
+        CK_FUNCTION_LIST* api = session.api();
         CK_MECHANISM mechanism{profile_.rsa ? CKM_RSA_PKCS : CKM_ECDSA, nullptr, 0};
         std::uint8_t sig[1024];
         CK_ULONG sig_len = sizeof sig;
-        CK_RV rv = api->C_SignInit(session->handle(), &mechanism, key_handle_);
+        CK_RV rv = api->C_SignInit(session.handle(), &mechanism, pooled.key);
         if (rv == CKR_OK)
-            rv = api->C_Sign(session->handle(), input, static_cast<CK_ULONG>(prefix + digest_len), sig, &sig_len);
+            rv = api->C_Sign(session.handle(), input, static_cast<CK_ULONG>(prefix + digest_len), sig, &sig_len);
         if (rv != CKR_OK) {
-            session->abandon();
+            session.abandon();
             throw HsmUnavailable("signing with " + uri_ + " failed: " + rv_name(rv));
         }
-        give_back(std::move(session));
+        give_back(std::move(pooled));
         if (profile_.rsa) return Bytes(sig, sig + sig_len);
         return ecdsa_signature_der({sig, static_cast<std::size_t>(sig_len)});
     }
 
 private:
-    std::unique_ptr<Session> take_session() {
+    // A session of the pool and the key handle it signs with.
+    struct Pooled {
+        std::unique_ptr<Session> session;
+        CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    };
+
+    // The key this session signs with: its own session-object copy when the token allows it
+    // (as pkcs11-provider does), else the token object. SoftHSM re-reads a token object's
+    // file on every use and serialises attribute reads per object, so one copy per session
+    // keeps concurrent signatures apart. A copy is as unextractable as the original and goes
+    // when its session closes.
+    CK_OBJECT_HANDLE session_copy(const Session& session) const {
+        CK_BBOOL session_only = CK_FALSE;
+        CK_ATTRIBUTE copy_tmpl[] = {{CKA_TOKEN, &session_only, sizeof session_only}};
+        CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+        if (session.api()->C_CopyObject(session.handle(), token_key_, copy_tmpl, 1, &copy) == CKR_OK &&
+            copy != CK_INVALID_HANDLE)
+            return copy;
+        return token_key_;
+    }
+
+    Pooled take_session() {
         {
             std::lock_guard lock(mu_);
             if (!idle_.empty()) {
-                auto s = std::move(idle_.back());
+                Pooled p = std::move(idle_.back());
                 idle_.pop_back();
-                return s;
+                return p;
             }
         }
         try {
-            return std::make_unique<Session>(module_, slot_);
+            auto session = std::make_unique<Session>(module_, slot_);
+            const CK_OBJECT_HANDLE key = session_copy(*session);
+            return {std::move(session), key};
         } catch (const std::exception& e) {
             throw HsmUnavailable(std::string("opening a session on the token: ") + e.what());
         }
     }
-    void give_back(std::unique_ptr<Session> s) {
+    void give_back(Pooled p) {
         std::lock_guard lock(mu_);
-        idle_.push_back(std::move(s));
+        idle_.push_back(std::move(p));
     }
 
     ProviderContext context_;
@@ -230,13 +245,13 @@ private:
     ossl::PKey key_;
     Module module_;  // the same module instance pkcs11-provider uses: one login covers both
     CK_SLOT_ID slot_ = 0;
-    CK_OBJECT_HANDLE key_handle_ = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE token_key_ = CK_INVALID_HANDLE;
     Profile profile_;
     ossl::Md md_;
     Bytes spki_;
     std::atomic<bool> abandoned_{false};
     std::mutex mu_;
-    std::vector<std::unique_ptr<Session>> idle_;
+    std::vector<Pooled> idle_;
 };
 
 struct HsmSigner::State {

@@ -75,6 +75,17 @@ TEST_CASE("the signer's in-memory copy of the key is as locked down as the key",
     pkcs11::HsmSigner signer(ca.issuing_signer());
     const std::string msg = "signed with the session copy";
     REQUIRE(verifies(signer.public_key_info(), ossl::as_bytes(msg), signer.sign(ossl::as_bytes(msg))));
+    // Concurrent signatures open more pooled sessions, each with its own copy of the key.
+    std::atomic<int> bad{0};
+    {
+        std::vector<std::jthread> threads;
+        for (int t = 0; t < 4; ++t)
+            threads.emplace_back([&] {
+                for (int i = 0; i < 50; ++i)
+                    if (!verifies(signer.public_key_info(), ossl::as_bytes(msg), signer.sign(ossl::as_bytes(msg)))) ++bad;
+            });
+    }
+    CHECK(bad == 0);
 
     // Every private-key session object this process can see (the signer's copy, and any
     // pkcs11-provider made) keeps the token key's protection.
