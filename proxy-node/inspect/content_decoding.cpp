@@ -4,6 +4,7 @@
 
 #include <brotli/decode.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <array>
@@ -39,9 +40,20 @@ public:
     }
     bool feed(std::span<const std::uint8_t> in,
               const std::function<bool(std::span<const std::uint8_t>)>& sink) override {
+        const bool ok = inflate_piece(in, sink);
+        // Until the first output, a "deflate" body may still turn out to be raw deflate: keep
+        // what came before the next piece (bounded; a wrapper error shows in its first bytes).
+        if (ok && coding_ == ContentCoding::deflate && !raw_tried_ && total_out_ == 0 && earlier_complete_) {
+            if (earlier_.size() + in.size() <= kRetryWindow) earlier_.insert(earlier_.end(), in.begin(), in.end());
+            else earlier_complete_ = false;
+        }
+        if (total_out_ != 0 && !earlier_.empty()) std::vector<std::uint8_t>().swap(earlier_);
+        return ok;
+    }
+
+private:
+    bool inflate_piece(std::span<const std::uint8_t> in, const std::function<bool(std::span<const std::uint8_t>)>& sink) {
         if (!ready_) return false;
-        if (coding_ == ContentCoding::deflate && !raw_tried_ && total_out_ == 0 && seen_.size() < kRetryWindow)
-            seen_.insert(seen_.end(), in.begin(), in.end());
         z_.next_in = const_cast<Bytef*>(in.data());
         z_.avail_in = static_cast<uInt>(in.size());
         for (;;) {
@@ -57,16 +69,17 @@ public:
             const int rc = inflate(&z_, Z_NO_FLUSH);
             const std::size_t produced = out_.size() - z_.avail_out;
             if (rc == Z_DATA_ERROR && coding_ == ContentCoding::deflate && !raw_tried_ && total_out_ == 0 &&
-                produced == 0 && seen_.size() < kRetryWindow) {
+                produced == 0 && earlier_complete_) {
                 // "deflate" sent without the zlib wrapper: start again as raw deflate, from
                 // the first byte.
                 raw_tried_ = true;
                 std::vector<std::uint8_t> again;
-                again.swap(seen_);
+                again.swap(earlier_);
+                again.insert(again.end(), in.begin(), in.end());
                 inflateEnd(&z_);
                 init(-15);
                 if (!ready_) return false;
-                return feed(again, sink);
+                return inflate_piece(again, sink);
             }
             if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return false;
             total_out_ += produced;
@@ -80,8 +93,7 @@ public:
         }
     }
 
-private:
-    static constexpr std::size_t kRetryWindow = 1024;  // input kept until the format is known
+    static constexpr std::size_t kRetryWindow = 1024;  // earlier input kept until the format is known
     void init(int window_bits) {
         z_ = {};
         ready_ = inflateInit2(&z_, window_bits) == Z_OK;
@@ -90,7 +102,8 @@ private:
     z_stream z_{};
     bool ready_ = false, ended_ = false, raw_tried_ = false;
     std::uint64_t total_out_ = 0;
-    std::vector<std::uint8_t> seen_;
+    std::vector<std::uint8_t> earlier_;  // pieces before the current one, while no output
+    bool earlier_complete_ = true;        // earlier_ holds every byte fed so far
     std::array<std::uint8_t, kBlock> out_{};
 };
 
@@ -120,6 +133,42 @@ public:
 
 private:
     BrotliDecoderState* state_;
+    std::array<std::uint8_t, kBlock> out_{};
+};
+
+class ZstdDecoder final : public Decoder {
+public:
+    ZstdDecoder() : ctx_(ZSTD_createDCtx()) {
+        // RFC 9659: the zstd content coding uses windows of at most 8 MiB; a frame that asks
+        // for more does not decode (and is scanned as sent) instead of being given the memory.
+        if (ctx_ != nullptr && ZSTD_isError(ZSTD_DCtx_setParameter(ctx_, ZSTD_d_windowLogMax, kMaxWindowLog))) {
+            ZSTD_freeDCtx(ctx_);
+            ctx_ = nullptr;
+        }
+    }
+    ~ZstdDecoder() override { ZSTD_freeDCtx(ctx_); }
+    ZstdDecoder(const ZstdDecoder&) = delete;
+    ZstdDecoder& operator=(const ZstdDecoder&) = delete;
+
+    bool feed(std::span<const std::uint8_t> in,
+              const std::function<bool(std::span<const std::uint8_t>)>& sink) override {
+        if (ctx_ == nullptr) return false;
+        ZSTD_inBuffer input{in.data(), in.size(), 0};
+        for (;;) {
+            ZSTD_outBuffer output{out_.data(), out_.size(), 0};
+            const std::size_t consumed_before = input.pos;
+            // Several frames in a row decode one after another, as the zstd tool does.
+            const std::size_t rc = ZSTD_decompressStream(ctx_, &output, &input);
+            if (ZSTD_isError(rc)) return false;
+            if (output.pos > 0 && !sink({out_.data(), output.pos})) return true;
+            if (output.pos == output.size) continue;  // more may be waiting in the decoder
+            if (input.pos == input.size || (output.pos == 0 && input.pos == consumed_before)) return true;
+        }
+    }
+
+private:
+    static constexpr int kMaxWindowLog = 23;  // 8 MiB
+    ZSTD_DCtx* ctx_;
     std::array<std::uint8_t, kBlock> out_{};
 };
 
@@ -183,6 +232,7 @@ ContentCoding parse_content_coding(std::string_view header) {
     if (iequals(header, "gzip") || iequals(header, "x-gzip")) return ContentCoding::gzip;
     if (iequals(header, "deflate")) return ContentCoding::deflate;
     if (iequals(header, "br")) return ContentCoding::br;
+    if (iequals(header, "zstd")) return ContentCoding::zstd;
     return ContentCoding::other;
 }
 
@@ -194,6 +244,8 @@ std::unique_ptr<Inspection> decoding_inspection(std::unique_ptr<Inspection> inne
             return std::make_unique<DecodingInspection>(std::move(inner), std::make_unique<ZlibDecoder>(coding));
         case ContentCoding::br:
             return std::make_unique<DecodingInspection>(std::move(inner), std::make_unique<BrotliDecoder>());
+        case ContentCoding::zstd:
+            return std::make_unique<DecodingInspection>(std::move(inner), std::make_unique<ZstdDecoder>());
         case ContentCoding::identity:
         case ContentCoding::other:
             break;

@@ -1,5 +1,5 @@
 #pragma once
-// Content-Encoding under inspection: a message sent gzip-, deflate- or br-encoded is scanned
+// Content-Encoding under inspection: a message sent gzip-, deflate-, br- or zstd-encoded is scanned
 // as the client will see it, decoded. The relay still forwards the encoded bytes unchanged;
 // only what the engine is fed is decoded.
 //
@@ -14,9 +14,9 @@
 
 namespace proxy::inspect {
 
-enum class ContentCoding { identity, gzip, deflate, br, other };
+enum class ContentCoding { identity, gzip, deflate, br, zstd, other };
 
-// The coding a Content-Encoding header names: a single gzip, x-gzip, deflate or br (case-
+// The coding a Content-Encoding header names: a single gzip, x-gzip, deflate, br or zstd (case-
 // insensitive, surrounding blanks ignored); `other` for anything else (lists, unknown codings),
 // which is scanned as sent.
 ContentCoding parse_content_coding(std::string_view header);

@@ -12,6 +12,6 @@ catch_discover_tests(proxy_tests TEST_PREFIX "proxy:" PROPERTIES LABELS integrat
 # Inspection of decrypted HTTP/1.1 (proxy-node/inspect/) against a scripted origin.
 add_executable(proxy_inspect_tests proxy_inspect_test.cpp ${PROJECT_SOURCE_DIR}/tests/support/scripted_origin.cpp)
 target_link_libraries(proxy_inspect_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
-                      Catch2::Catch2WithMain ZLIB::ZLIB)
+                      Catch2::Catch2WithMain ZLIB::ZLIB PkgConfig::ZSTD)
 add_dependencies(proxy_inspect_tests proxy-node ca-service hsm-tool)
 catch_discover_tests(proxy_inspect_tests TEST_PREFIX "proxy-inspect:" PROPERTIES LABELS integration)

@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -60,6 +61,11 @@ std::map<std::string, std::string> make_bodies() {
     b["eicar"] = eicar;
     b["clean1m"] = pattern_body(1 << 20);
     b["eicar-late"] = std::string(100 * 1024, 'a') + eicar;        // past a 4 KiB hold
+    // Inside text a coder entropy-codes (alone, zstd would store the 68 bytes as they are).
+    std::string text;
+    for (std::uint32_t i = 0, x = 7; i < 20000; ++i, x = x * 1103515245u + 12345u)
+        text.push_back(static_cast<char>('a' + (x >> 16) % 16));
+    b["eicar-in-text"] = text + eicar + text;
     b["eicar-after-2000"] = std::string(2000, 'b') + eicar;        // past a 1000-byte scan limit
     b["eicar-after-300k"] = std::string(300 * 1024, 'c') + eicar;  // past a 200000-byte scan limit
     b["pattern"] = "header bytes " + std::string("\x4d\x5a\x90\x00\x03", 5) + " more";
@@ -82,9 +88,17 @@ std::string gzip(const std::string& in) {
     return out;
 }
 
+std::string zstd(const std::string& in) {
+    std::string out(ZSTD_compressBound(in.size()), '\0');
+    const std::size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3);
+    if (ZSTD_isError(n)) throw std::runtime_error(ZSTD_getErrorName(n));
+    out.resize(n);
+    return out;
+}
+
 // Writes the response for /file/<name>?<mode>: cl (default), chunked, split=N (two TLS
 // writes with a pause between, split at body offset N), chunked-split=N, badchunk, close,
-// gzip (Content-Encoding: gzip, Content-Length).
+// gzip or zstd (that Content-Encoding, Content-Length).
 bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRequest& req,
                 OriginConnection& c) {
     std::string path = req.target, mode = "cl";
@@ -144,6 +158,7 @@ bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRe
     }
     if (mode == "badchunk") return c.write(chunked_head + "zz\r\n" + body + "\r\n0\r\n\r\n");
     if (mode == "gzip") return c.write(http_response(gzip(body), "Content-Encoding: gzip\r\n"));
+    if (mode == "zstd") return c.write(http_response(zstd(body), "Content-Encoding: zstd\r\n"));
     if (mode == "close") {
         c.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body);
         return false;
@@ -393,19 +408,25 @@ http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a gzip-encoded download is scanned decoded and passed on as sent", "[proxy][inspect][encoding]") {
+TEST_CASE("gzip- and zstd-encoded downloads are scanned decoded and passed on as sent", "[proxy][inspect][encoding]") {
     auto& e = env();
     auto& p = main_proxy();
-    const auto before = p.records().size();
-    auto r = curl_via(p, e.root(), e.url("/file/eicar?gzip"));
-    INFO(r.output << p.log());
-    check_blocked(r, "eicar");
-    check_logged_block(p, before, "eicar", "response body to GET /file/eicar");
-    // A clean file arrives still encoded, byte for byte as the origin sent it.
-    auto clean = curl_via(p, e.root(), e.url("/file/clean1m?gzip"));
-    CHECK(clean.status == 200);
-    CHECK(header_value(clean.headers, "content-encoding") == "gzip");
-    CHECK(clean.body == gzip(e.bodies.at("clean1m")));
+    for (const std::string coding : {"gzip", "zstd"}) {
+        INFO(coding);
+        const auto before = p.records().size();
+        // Not found in the bytes as sent: only decoding shows it.
+        const std::string encoded = coding == "gzip" ? gzip(e.bodies.at("eicar-in-text")) : zstd(e.bodies.at("eicar-in-text"));
+        REQUIRE(encoded.find(proxy::inspect::eicar_test_string()) == std::string::npos);
+        auto r = curl_via(p, e.root(), e.url("/file/eicar-in-text?" + coding));
+        INFO(r.output << p.log());
+        check_blocked(r, "eicar");
+        check_logged_block(p, before, "eicar", "response body to GET /file/eicar-in-text");
+        // A clean file arrives still encoded, byte for byte as the origin sent it.
+        auto clean = curl_via(p, e.root(), e.url("/file/clean1m?" + coding));
+        CHECK(clean.status == 200);
+        CHECK(header_value(clean.headers, "content-encoding") == coding);
+        CHECK(clean.body == (coding == "gzip" ? gzip(e.bodies.at("clean1m")) : zstd(e.bodies.at("clean1m"))));
+    }
 }
 
 TEST_CASE("EICAR split across TLS records is still found, at every split region", "[proxy][inspect]") {

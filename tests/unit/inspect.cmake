@@ -5,5 +5,5 @@ add_executable(inspect_tests
     inspect_pattern_set_tests.cpp
     inspect_rule_set_tests.cpp
     inspect_content_decoding_tests.cpp)
-target_link_libraries(inspect_tests PRIVATE proxy_core Catch2::Catch2WithMain ZLIB::ZLIB PkgConfig::BROTLIENC)
+target_link_libraries(inspect_tests PRIVATE proxy_core Catch2::Catch2WithMain ZLIB::ZLIB PkgConfig::BROTLIENC PkgConfig::ZSTD)
 catch_discover_tests(inspect_tests TEST_PREFIX "inspect: ")

@@ -6,6 +6,7 @@
 
 #include <brotli/encode.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -47,6 +48,36 @@ std::string brotli_compress(const std::string& in, int quality = BROTLI_DEFAULT_
     return out;
 }
 
+// Streaming zstd without a pledged size, as a server compressing on the fly sends it: the
+// frame header carries a window of 2^window_log, not the content size.
+std::string zstd_compress(const std::string& in, int window_log = 20, int level = 3) {
+    ZSTD_CCtx* ctx = ZSTD_createCCtx();
+    if (ctx == nullptr) throw std::runtime_error("ZSTD_createCCtx");
+    std::string out;
+    auto check = [&](std::size_t rc) {
+        if (ZSTD_isError(rc)) {
+            ZSTD_freeCCtx(ctx);
+            throw std::runtime_error(ZSTD_getErrorName(rc));
+        }
+        return rc;
+    };
+    check(ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level));
+    check(ZSTD_CCtx_setParameter(ctx, ZSTD_c_windowLog, window_log));
+    std::string buf(ZSTD_CStreamOutSize(), '\0');
+    ZSTD_inBuffer input{in.data(), in.size(), 0};
+    for (ZSTD_EndDirective mode : {ZSTD_e_continue, ZSTD_e_end}) {
+        if (mode == ZSTD_e_end) input = {nullptr, 0, 0};
+        for (;;) {
+            ZSTD_outBuffer output{buf.data(), buf.size(), 0};
+            const std::size_t left = check(ZSTD_compressStream2(ctx, &output, &input, mode));
+            out.append(buf.data(), output.pos);
+            if (mode == ZSTD_e_continue ? input.pos == input.size : left == 0) break;
+        }
+    }
+    ZSTD_freeCCtx(ctx);
+    return out;
+}
+
 // Records what it is fed; allows once it has seen `allow_after` bytes (0: never decides early).
 class Recorder final : public Inspection {
 public:
@@ -79,15 +110,21 @@ TEST_CASE("Content-Encoding values are recognised strictly", "[inspect][encoding
     CHECK(parse_content_coding("x-gzip") == ContentCoding::gzip);
     CHECK(parse_content_coding("deflate") == ContentCoding::deflate);
     CHECK(parse_content_coding("br") == ContentCoding::br);
+    CHECK(parse_content_coding("ZSTD") == ContentCoding::zstd);
     CHECK(parse_content_coding("identity") == ContentCoding::identity);
     CHECK(parse_content_coding("") == ContentCoding::identity);
     CHECK(parse_content_coding("gzip, br") == ContentCoding::other);
-    CHECK(parse_content_coding("zstd") == ContentCoding::other);
+    CHECK(parse_content_coding("dcz") == ContentCoding::other);  // needs a shared dictionary
 }
 
-TEST_CASE("EICAR is found inside gzip, deflate (wrapped and raw) and br bodies, however they are cut",
+TEST_CASE("EICAR is found inside gzip, deflate (wrapped and raw), br and zstd bodies, however they are cut",
           "[inspect][encoding]") {
-    const std::string body = std::string(50000, 'p') + eicar_test_string() + std::string(3000, 'q');
+    // Text around the test file, so every coder entropy-codes its literals (a run of one
+    // letter would leave them stored as they are, and a plain scan would see them).
+    std::string text;
+    for (std::uint32_t i = 0, x = 1; i < 50000; ++i, x = x * 1103515245u + 12345u)
+        text.push_back(static_cast<char>('a' + (x >> 16) % 16));
+    const std::string body = text + eicar_test_string() + text.substr(0, 3000);
     struct Case {
         const char* name;
         std::string encoded;
@@ -96,7 +133,14 @@ TEST_CASE("EICAR is found inside gzip, deflate (wrapped and raw) and br bodies, 
     const std::vector<Case> cases = {{"gzip", zlib_compress(body, 15 + 16), ContentCoding::gzip},
                                      {"deflate", zlib_compress(body, 15), ContentCoding::deflate},
                                      {"raw deflate", zlib_compress(body, -15), ContentCoding::deflate},
-                                     {"br", brotli_compress(body), ContentCoding::br}};
+                                     {"br", brotli_compress(body), ContentCoding::br},
+                                     {"zstd", zstd_compress(body), ContentCoding::zstd},
+                                     {"zstd, one shot", [&] {
+                                          std::string out(ZSTD_compressBound(body.size()), '\0');
+                                          out.resize(ZSTD_compress(out.data(), out.size(), body.data(), body.size(), 19));
+                                          return out;
+                                      }(),
+                                      ContentCoding::zstd}};
     for (const auto& c : cases) {
         for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{100}, std::size_t{1} << 20}) {
             INFO(c.name << " in pieces of " << piece);
@@ -114,7 +158,8 @@ TEST_CASE("a decoded body reaches the engine byte for byte", "[inspect][encoding
     std::string body;
     for (std::uint32_t i = 0; i < 300000; ++i) body.push_back(static_cast<char>((i * 7919u) % 251u));
     for (auto [coding, encoded] : {std::pair{ContentCoding::gzip, zlib_compress(body, 15 + 16)},
-                                   std::pair{ContentCoding::br, brotli_compress(body)}}) {
+                                   std::pair{ContentCoding::br, brotli_compress(body)},
+                                   std::pair{ContentCoding::zstd, zstd_compress(body)}}) {
         std::string seen;
         auto in = decoding_inspection(std::make_unique<Recorder>(seen, 0), coding);
         for (std::size_t off = 0; off < encoded.size(); off += 1000)
@@ -127,7 +172,8 @@ TEST_CASE("a decompression bomb is decoded only as far as the engine reads", "[i
     // 64 MiB of zeros: about 64 KiB gzipped, a few dozen bytes as br.
     const std::string zeros(64u << 20, '\0');
     for (auto [coding, encoded] : {std::pair{ContentCoding::gzip, zlib_compress(zeros, 15 + 16, 1)},
-                                   std::pair{ContentCoding::br, brotli_compress(zeros, 4)}}) {
+                                   std::pair{ContentCoding::br, brotli_compress(zeros, 4)},
+                                   std::pair{ContentCoding::zstd, zstd_compress(zeros, 23, 1)}}) {
         std::string seen;
         auto in = decoding_inspection(std::make_unique<Recorder>(seen, 1u << 20), coding);
         Verdict v;
@@ -167,4 +213,27 @@ TEST_CASE("a body that does not decode is scanned as sent", "[inspect][encoding]
     // Truncated clean gzip: the final verdict is the engine's.
     const std::string truncated = zlib_compress(std::string(100000, 'z'), 15 + 16).substr(0, 200);
     CHECK(scan(truncated, ContentCoding::gzip, 64).kind == Verdict::Kind::allow);
+}
+
+TEST_CASE("zstd: frames in a row all decode; a window over 8 MiB or a bad frame is scanned as sent",
+          "[inspect][encoding]") {
+    const std::string clean = zstd_compress(std::string(1000, 'a'));
+    CHECK(scan(clean + zstd_compress(eicar_test_string()), ContentCoding::zstd, 10).blocked());
+    CHECK(scan(clean + eicar_test_string(), ContentCoding::zstd, 10).blocked());
+    CHECK(scan("not zstd " + eicar_test_string(), ContentCoding::zstd, 5).blocked());
+
+    // RFC 9659 caps the window at 8 MiB: a frame that asks for 16 MiB is not given the
+    // memory; the engine sees exactly the bytes sent.
+    std::string body;
+    for (std::uint32_t i = 0; i < 200000; ++i) body.push_back(static_cast<char>((i * 7919u) % 251u));
+    const std::string wide = zstd_compress(body, 24);
+    std::string seen;
+    auto in = decoding_inspection(std::make_unique<Recorder>(seen, 0), ContentCoding::zstd);
+    CHECK_FALSE(in->body(view(wide)).decided());
+    CHECK(seen == wide);
+    // The same content with an 8 MiB window decodes.
+    seen.clear();
+    auto ok = decoding_inspection(std::make_unique<Recorder>(seen, 0), ContentCoding::zstd);
+    CHECK_FALSE(ok->body(view(zstd_compress(body, 23))).decided());
+    CHECK(seen == body);
 }
