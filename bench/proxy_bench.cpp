@@ -4,7 +4,8 @@
 // ca-service, the real proxy-node and a local HTTPS origin (tests/support/origin_server)
 // that serves a distinct certificate per name. The same client TLS stack (OpenSSL, the
 // same SSL_CTX settings, no session resumption, same request mix) measures each path
-// direct to the origin and through the proxy:
+// direct to the origin and through the proxy, the cached and forging phases in alternating
+// rounds (each ratio is the median of the rounds' own proxy/direct ratios):
 //   cached   new TLS connections/s to one name (the proxy's certificate is cached)
 //   forging  new TLS connections/s over many distinct registrable domains, each with its
 //            own origin certificate, each visited once (every one needs a new leaf)
@@ -51,7 +52,8 @@ using namespace testing_support;
 
 struct Options {
     int clients = 16;                      // concurrent connections for the rate phases
-    std::chrono::milliseconds phase{4000};  // cached-path phase length
+    std::chrono::milliseconds phase{2000};  // cached-path phase length, per path and round
+    int rounds = 3;                         // cached and forging phases alternate paths per round
     int forging_names = 1500;
     std::uint64_t bulk_bytes = 1ULL << 30;
     int latency_samples = 400;
@@ -68,16 +70,20 @@ Options parse(int argc, char** argv) {
         };
         if (a == "--clients") o.clients = std::stoi(next());
         else if (a == "--phase-ms") o.phase = std::chrono::milliseconds(std::stoi(next()));
+        else if (a == "--rounds") o.rounds = std::stoi(next());
         else if (a == "--forging-names") o.forging_names = std::stoi(next());
         else if (a == "--bulk-mb") o.bulk_bytes = std::stoull(next()) << 20;
         else if (a == "--ca-dir") o.ca_dir = next();
         else {
             std::fprintf(stderr,
-                         "usage: proxy-bench [--clients N] [--phase-ms MS] [--forging-names N] [--bulk-mb MB] "
-                         "[--ca-dir DIR]\n");
+                         "usage: proxy-bench [--clients N] [--phase-ms MS] [--rounds R] [--forging-names N] "
+                         "[--bulk-mb MB] [--ca-dir DIR]\n");
             std::exit(2);
         }
     }
+    if (o.clients < 1 || o.rounds < 1 || o.forging_names < o.rounds || o.phase.count() < 100)
+        throw std::runtime_error("--clients and --rounds must be at least 1, --forging-names at least --rounds, "
+                                 "--phase-ms at least 100");
     return o;
 }
 
@@ -223,6 +229,25 @@ double bulk_mbps(const Path& p, std::uint16_t origin_port, const std::string& ho
 
 std::string forging_name(long long i) { return "www.bench" + std::to_string(i) + ".example"; }
 
+// Per-round figures of one path against the direct path measured in the same round (the
+// machine is shared: a slow spell then hits both, and the ratio is the median of the rounds').
+struct Rounds {
+    std::vector<double> rates;
+    std::vector<double> ratios;
+    long long failures = 0;
+    void add(const RateResult& r, const RateResult& direct) {
+        rates.push_back(r.per_second);
+        ratios.push_back(direct.per_second > 0 ? r.per_second / direct.per_second : 0);
+        failures += r.failures;
+    }
+    std::string spread() const {
+        auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.2f-%.2f", *lo, *hi);
+        return buf;
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -315,11 +340,17 @@ int main(int argc, char** argv) try {
     run_rate(via, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(inspected, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
 
-    const auto cached_direct = run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase);
-    const auto cached_proxy = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
-    const auto cached_inspected = run_rate(inspected, origin.port(), o.clients, one_name, 0, o.phase);
-    std::printf("cached  direct %8.0f conn/s   proxy %8.0f conn/s   inspected %8.0f conn/s   (failures %lld/%lld/%lld)\n",
-                cached_direct.per_second, cached_proxy.per_second, cached_inspected.per_second, cached_direct.failures,
+    Rounds cached_direct, cached_proxy, cached_inspected;
+    for (int round = 0; round < o.rounds; ++round) {
+        const auto d = run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase);
+        cached_direct.add(d, d);
+        cached_proxy.add(run_rate(via, origin.port(), o.clients, one_name, 0, o.phase), d);
+        cached_inspected.add(run_rate(inspected, origin.port(), o.clients, one_name, 0, o.phase), d);
+    }
+    std::printf("cached  direct %8.0f conn/s   proxy %8.0f conn/s   inspected %8.0f conn/s   (medians of %d rounds; "
+                "ratio spread %s / %s; failures %lld/%lld/%lld)\n",
+                bench::median(cached_direct.rates), bench::median(cached_proxy.rates), bench::median(cached_inspected.rates), o.rounds,
+                cached_proxy.spread().c_str(), cached_inspected.spread().c_str(), cached_direct.failures,
                 cached_proxy.failures, cached_inspected.failures);
 
     const auto lat_direct = latencies(direct, origin.port(), "cached.bench.example", o.latency_samples);
@@ -329,11 +360,20 @@ int main(int argc, char** argv) try {
                 pct(lat_direct, 0.5), pct(lat_direct, 0.99), pct(lat_proxy, 0.5), pct(lat_proxy, 0.99),
                 pct(lat_proxy, 0.99) - pct(lat_direct, 0.99));
 
-    const auto forging_direct = run_rate(direct, origin.port(), o.clients, forging_name, o.forging_names, {});
-    const auto forging_proxy = run_rate(via, origin.port(), o.clients, forging_name, o.forging_names, {});
-    std::printf("forging direct %8.0f conn/s   proxy %8.0f conn/s   (%d distinct names; failures %lld/%lld)\n",
-                forging_direct.per_second, forging_proxy.per_second, o.forging_names, forging_direct.failures,
-                forging_proxy.failures);
+    // Each round a fresh slice of the names, direct then through the proxy (which has not
+    // seen them: every proxied connection needs a new certificate).
+    Rounds forging_direct, forging_proxy;
+    const long long slice = o.forging_names / o.rounds;
+    for (int round = 0; round < o.rounds; ++round) {
+        auto name = [&, first = round * slice](long long i) { return forging_name(first + i); };
+        const auto d = run_rate(direct, origin.port(), o.clients, name, slice, {});
+        forging_direct.add(d, d);
+        forging_proxy.add(run_rate(via, origin.port(), o.clients, name, slice, {}), d);
+    }
+    std::printf("forging direct %8.0f conn/s   proxy %8.0f conn/s   (%lld distinct names per round, medians of %d "
+                "rounds; ratio spread %s; failures %lld/%lld)\n",
+                bench::median(forging_direct.rates), bench::median(forging_proxy.rates), slice, o.rounds,
+                forging_proxy.spread().c_str(), forging_direct.failures, forging_proxy.failures);
 
     double bulk_direct = 0, bulk_proxy = 0, bulk_inspected = 0;
     for (int round = 0; round < 2; ++round) {  // best of two, interleaved
@@ -345,8 +385,8 @@ int main(int argc, char** argv) try {
     std::printf("bulk    direct %8.0f MB/s     proxy %8.0f MB/s     inspected %8.0f MB/s   (single stream, %llu MB, best of 2)\n",
                 bulk_direct, bulk_proxy, bulk_inspected, static_cast<unsigned long long>(o.bulk_bytes >> 20));
     std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f\n",
-                cached_proxy.per_second / cached_direct.per_second, forging_proxy.per_second / forging_direct.per_second,
-                bulk_proxy / bulk_direct, bulk_inspected / bulk_direct, cached_inspected.per_second / cached_direct.per_second);
+                bench::median(cached_proxy.ratios), bench::median(forging_proxy.ratios), bulk_proxy / bulk_direct,
+                bulk_inspected / bulk_direct, bench::median(cached_inspected.ratios));
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "proxy-bench: %s\n", e.what());
