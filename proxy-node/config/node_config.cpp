@@ -36,6 +36,7 @@ constexpr std::size_t kMaxPatternBytes = 1024;    // = inspect::PatternSet limit
 constexpr std::size_t kMaxPatternTotal = 16 * 1024;
 constexpr std::int64_t kMaxScanBytes = 1LL << 40;
 constexpr std::int64_t kMaxHoldBytes = 64LL << 20;
+constexpr std::size_t kMaxStreamTypes = 64;
 
 using Reader = settings::TomlReader;
 
@@ -137,6 +138,18 @@ bypass::BypassRules bypass_rules(const Reader& r) {
     return b;
 }
 
+// type "/" subtype, both RFC 9110 tokens, no parameters.
+bool valid_media_type(const std::string& t) {
+    auto token = [](std::string_view s) {
+        return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char ch) {
+            return std::isalnum(ch) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) != std::string_view::npos;
+        });
+    };
+    const auto slash = t.find('/');
+    if (slash == std::string::npos || t.size() > 255) return false;
+    return token(std::string_view(t).substr(0, slash)) && token(std::string_view(t).substr(slash + 1));
+}
+
 bool valid_rule_name(const std::string& n) {
     if (n.empty() || n.size() > kMaxRuleName) return false;
     for (char ch : n)
@@ -204,6 +217,14 @@ void load_inspection(const Reader& r, NodeConfig& c) {
     in.over_limit_block = over == "block";
     in.hold_bytes = static_cast<std::size_t>(
         r.integer("inspection.hold_bytes", static_cast<std::int64_t>(in.hold_bytes), 0, kMaxHoldBytes));
+    in.stream_types = r.strings("inspection.stream_types", in.stream_types);
+    if (in.stream_types.size() > kMaxStreamTypes)
+        r.fail("inspection.stream_types", "more than " + std::to_string(kMaxStreamTypes) + " media types");
+    for (auto& t : in.stream_types) {
+        std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        if (!valid_media_type(t))
+            r.fail("inspection.stream_types", "\"" + t + "\" is not a media type (type/subtype, e.g. \"text/event-stream\")");
+    }
     const std::string non_http = r.string("inspection.non_http", "block");
     if (non_http != "block" && non_http != "tunnel") r.fail("inspection.non_http", "must be \"block\" or \"tunnel\"");
     in.non_http_tunnel = non_http == "tunnel";
@@ -240,7 +261,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
                            "certificate_timeout_ms", "idle_timeout_seconds", "drain_timeout_seconds"});
     r.only_keys("log", {"connections"});
     r.only_keys("inspection", {"enabled", "eicar", "patterns", "sha256", "max_scan_bytes", "over_limit", "hold_bytes",
-                               "non_http", "head_bytes"});
+                               "stream_types", "non_http", "head_bytes"});
     r.only_keys("threads", {"workers"});
     r.only_keys("access", {"allowed_clients"});
     r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",

@@ -75,6 +75,9 @@ struct InspectionSection {
     std::uint64_t max_scan_bytes = 100ULL << 20;  // per message body
     bool over_limit_block = false;                // over_limit = "allow" | "block"
     std::size_t hold_bytes = 256 * 1024;          // held per message until the verdict
+    // Media types that are streams by design (they do not end): never held, so each event
+    // reaches the receiver as it arrives; still scanned, a late block resets the connection.
+    std::vector<std::string> stream_types{"text/event-stream", "multipart/x-mixed-replace"};
     bool non_http_tunnel = false;                 // non_http = "block" | "tunnel"
     std::size_t head_bytes = 64 * 1024;           // a decrypted request/response head
 };

@@ -12,6 +12,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@ namespace {
 
 using asio::awaitable;
 using http::iequals;
+using http::trim_ows;
 using http::MessageParser;
 using Event = MessageParser::Event;
 using namespace asio::experimental::awaitable_operators;
@@ -124,6 +126,13 @@ private:
     };
 
     bool is_request(Direction d) const { return d == Direction::request; }
+
+    // The media type of `content_type` (before any parameter) is one of inspection.stream_types.
+    bool is_stream_type(std::string_view content_type) const {
+        const std::string_view media = trim_ows(content_type.substr(0, content_type.find(';')));
+        return std::any_of(p_.config.stream_types.begin(), p_.config.stream_types.end(),
+                           [&](const std::string& t) { return iequals(media, t); });
+    }
 
     awaitable<void> pump(Direction dir) {
         const bool req = is_request(dir);
@@ -263,6 +272,9 @@ private:
         }
         info.content_length = parser.content_length();
         info.content_type = h.header("Content-Type").value_or("");
+        // A stream by design (server-sent events and the like) never ends: held, its first
+        // events would wait for hold_bytes. It is passed on as it comes, and still scanned.
+        if (is_stream_type(info.content_type)) msg.holding = false;
         msg.inspection = p_.inspector.begin(info);
         // The engine sees the body as the receiver will, decoded (inspect/content_decoding).
         if (auto coding = h.header("Content-Encoding"))

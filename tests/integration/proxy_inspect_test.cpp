@@ -112,6 +112,22 @@ bool serve_file(const std::map<std::string, std::string>& bodies, const OriginRe
         return c.write(http_response(body));
     }
     if (path.rfind("/hello/", 0) == 0) return c.write(http_response("hello " + path.substr(7) + "\n"));
+    if (path.rfind("/events/", 0) == 0) {
+        // Server-sent events: one event, a pause, then a second (clean, or the test file).
+        auto chunk = [](const std::string& s) {
+            char size[32];
+            std::snprintf(size, sizeof size, "%zx\r\n", s.size());
+            return std::string(size) + s + "\r\n";
+        };
+        c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n" +
+                chunk("data: first\n\n"));
+        c.pause(std::chrono::milliseconds(3000));
+        const std::string second = path == "/events/eicar"
+                                       ? "data: " + proxy::inspect::eicar_test_string() + "\n\n"
+                                       : std::string("data: second\n\n");
+        return c.write(chunk(second) + "0\r\n\r\n");
+    }
     if (path == "/ws") {
         // An upgrade, then bytes that are not HTTP.
         c.write(
@@ -616,6 +632,49 @@ TEST_CASE("past hold_bytes a late block resets the connection: the client never 
     CHECK_THAT(m.output, ContainsSubstring("proxy_inspection_over_limit_total 1"));
 }
 
+TEST_CASE("server-sent events pass as they arrive and are still scanned; stream_types = [] holds them",
+          "[proxy][inspect][stream]") {
+    using std::chrono::steady_clock;
+    auto& e = env();
+    auto& p = main_proxy();
+    auto has = [](const char* what) { return [what](const std::string& s) { return s.find(what) != std::string::npos; }; };
+    const auto at_start = p.records().size();
+    {
+        TunnelClient c(p.port(), e.origin.port(), e.root());
+        const auto start = steady_clock::now();
+        c.send(get("/events/clean"));
+        auto got = c.read(has("data: first"));
+        INFO(got);
+        CHECK_THAT(got, ContainsSubstring("data: first"));
+        CHECK(steady_clock::now() - start < std::chrono::milliseconds(2500));  // the origin pauses 3 s after it
+        got = c.read(has("data: second"));
+        CHECK_THAT(got, ContainsSubstring("data: second"));
+    }
+    {
+        // The test file in a later event: the stream is cut, the client never gets it.
+        REQUIRE(record_after(p, at_start).is_object());  // the first stream's line is out
+        const auto before = p.records().size();
+        TunnelClient c(p.port(), e.origin.port(), e.root());
+        c.send(get("/events/eicar"));
+        auto got = c.read();
+        INFO(got);
+        CHECK_THAT(got, ContainsSubstring("data: first"));
+        CHECK(got.find(proxy::inspect::eicar_test_string()) == std::string::npos);
+        CHECK(c.closed());
+        check_logged_block(p, before, "eicar", "connection reset");
+    }
+    {
+        // Without the stream type the message is held: its first event waits for its end.
+        auto held = e.proxy("nostream", "stream_types = []\n");
+        TunnelClient c(held->port(), e.origin.port(), e.root());
+        const auto start = steady_clock::now();
+        c.send(get("/events/clean"));
+        auto got = c.read(has("data: first"));
+        CHECK_THAT(got, ContainsSubstring("data: first"));
+        CHECK(steady_clock::now() - start > std::chrono::milliseconds(2500));
+    }
+}
+
 TEST_CASE("over_limit = block refuses bodies longer than max_scan_bytes", "[proxy][inspect]") {
     auto& e = env();
     auto p = e.proxy("overlimit", "max_scan_bytes = 1000\nover_limit = \"block\"\n");
@@ -705,6 +764,7 @@ TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy
     CHECK(c.inspection.max_scan_bytes == 100ULL << 20);
     CHECK_FALSE(c.inspection.over_limit_block);
     CHECK(c.inspection.hold_bytes == 256 * 1024);
+    CHECK(c.inspection.stream_types == std::vector<std::string>{"text/event-stream", "multipart/x-mixed-replace"});
     auto dir = work_dir("config");
     struct Case {
         std::string from, to, error;
@@ -729,6 +789,12 @@ TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy
         {"# \"known-bad-installer\" = \"<64 hex digits>\"", "\"x\" = \"abcd\"",
          "inspection.sha256.x: must be a SHA-256 as 64 hex digits"},
         {"max_scan_bytes = 104857600", "max_scan_bytes = 0", "inspection.max_scan_bytes: must be between"},
+        {"stream_types = [\"text/event-stream\"", "stream_types = [\"event-stream\"",
+         "inspection.stream_types: \"event-stream\" is not a media type"},
+        {"stream_types = [\"text/event-stream\"", "stream_types = [\"text/event-stream; charset=utf-8\"",
+         "is not a media type"},
+        {"stream_types = [\"text/event-stream\"", "stream_types = [1",
+         "inspection.stream_types"},
         {"alpn = [\"h2\", \"http/1.1\"]", "alpn = [\"h2\"]",
          "upstream.alpn: must include \"http/1.1\" while [inspection] is enabled"},
     };
