@@ -2,6 +2,7 @@
 
 #include "certs/names.hpp"
 #include "http/error_page.hpp"
+#include "http/message_boundary.hpp"
 #include "http/request_head.hpp"
 #include "intercept/raw_relay.hpp"
 #include "inspect/inspecting_relay.hpp"
@@ -404,9 +405,9 @@ private:
     // [inspection] on a proxied http:// request: its rewritten head and body, and the
     // response, go through the same relay as decrypted traffic, so plain HTTP is no way round
     // the inspector. `head` and `host` live in the caller's frame.
-    awaitable<void> inspect_plain(std::string& head, std::uint64_t body_bytes, const std::string& host) {
+    awaitable<void> inspect_plain(std::string& head, std::unique_ptr<http::MessageBoundary>& body, const std::string& host) {
         tls::PlainStream client(client_);
-        client.one_message(std::move(head), body_bytes);
+        client.one_message(std::move(head), std::move(body));
         tls::PlainStream upstream(upstream_);
         co_await inspect_relay(client, upstream, host, decision::kProxied);
     }
@@ -530,22 +531,6 @@ private:
         }
         const std::string host = normalise_name(url->authority.host);
         rec_.requested_host = host;
-        std::uint64_t body_left = 0;
-        if (head.header("Transfer-Encoding")) {
-            co_await refuse_plain(Reason::malformed_request, host, "chunked request bodies are not supported; send Content-Length");
-            co_return;
-        }
-        if (auto cl = head.header("Content-Length")) {
-            if (cl->empty() || cl->size() > 15 || !std::all_of(cl->begin(), cl->end(), ::isdigit)) {
-                co_await refuse_plain(Reason::malformed_request, host, "invalid Content-Length");
-                co_return;
-            }
-            body_left = std::stoull(*cl);
-        }
-        if (auto failure = co_await connect_upstream(url->authority.host, url->authority.port)) {
-            co_await refuse_plain(failure->reason, host, failure->detail);
-            co_return;
-        }
         std::string request = head.method + " " + url->path_and_query + " HTTP/1.1\r\n";
         const bool ipv6 = url->authority.host.find(':') != std::string::npos;
         std::string authority = ipv6 ? "[" + url->authority.host + "]" : url->authority.host;
@@ -576,25 +561,51 @@ private:
             if (std::find(connection_listed.begin(), connection_listed.end(), lower) != connection_listed.end()) continue;
             request += name + ": " + value + "\r\n";
         }
+        // The body goes on in its own framing: chunked stays chunked (relayed as sent).
+        if (auto te = head.header("Transfer-Encoding")) request += "Transfer-Encoding: " + *te + "\r\n";
         // One request per upstream connection: the response is delimited by its close.
         request += "Connection: close\r\n\r\n";
+        // Where the body ends, read as strictly as the inspecting relay reads it: ambiguous
+        // framing (both Content-Length and Transfer-Encoding, codings other than chunked,
+        // bad lengths) is refused before anything reaches the server.
+        std::unique_ptr<http::MessageBoundary> body;
+        std::string framing_error;
+        try {
+            body = std::make_unique<http::MessageBoundary>(request);
+        } catch (const std::invalid_argument& e) {
+            framing_error = e.what();
+        }
+        if (!body) {
+            co_await refuse_plain(Reason::malformed_request, host, "the request's body framing is refused: " + framing_error);
+            co_return;
+        }
+        if (auto failure = co_await connect_upstream(url->authority.host, url->authority.port)) {
+            co_await refuse_plain(failure->reason, host, failure->detail);
+            co_return;
+        }
         watchdog_->idle(limits_.idle_timeout);
         if (ctx_.inspector != nullptr) {
-            co_await inspect_plain(request, body_left, host);
+            co_await inspect_plain(request, body, host);
             co_return;
         }
         asio::error_code ec;
         co_await asio::async_write(upstream_, asio::buffer(request), asio::redirect_error(use_awaitable, ec));
         std::vector<std::uint8_t> buf(limits_.relay_buffer_bytes);
-        while (!ec && body_left > 0) {
-            std::size_t n = co_await client_.async_read_some(
-                asio::buffer(buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), body_left))),
-                asio::redirect_error(use_awaitable, ec));
+        while (!ec && !body->complete()) {
+            const std::size_t n =
+                co_await client_.async_read_some(asio::buffer(buf.data(), buf.size()), asio::redirect_error(use_awaitable, ec));
             if (ec) break;
             watchdog_->touch();
-            body_left -= n;
-            rec_.bytes_client_to_upstream += n;
-            co_await asio::async_write(upstream_, asio::buffer(buf.data(), n), asio::redirect_error(use_awaitable, ec));
+            // Bytes past the body (a pipelined request) are not forwarded.
+            const std::size_t mine = body->take({buf.data(), n});
+            if (!body->error().empty()) {
+                finish(decision::kFailed, Reason::malformed_request, "the request body's framing is broken: " + body->error());
+                abort_socket(client_);
+                abort_socket(upstream_);
+                co_return;
+            }
+            rec_.bytes_client_to_upstream += mine;
+            co_await asio::async_write(upstream_, asio::buffer(buf.data(), mine), asio::redirect_error(use_awaitable, ec));
         }
         if (ec) {
             finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::connect_failed,

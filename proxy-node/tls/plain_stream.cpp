@@ -11,10 +11,10 @@ namespace proxy::tls {
 
 using asio::use_awaitable;
 
-void PlainStream::one_message(std::string head, std::uint64_t body_bytes) {
+void PlainStream::one_message(std::string head, std::unique_ptr<MessageLimit> body) {
     head_ = std::move(head);
     head_sent_ = 0;
-    body_left_ = body_bytes;
+    body_ = std::move(body);
 }
 
 asio::awaitable<std::size_t> PlainStream::read_some(std::span<std::uint8_t> buf, IoStatus& status) {
@@ -26,7 +26,7 @@ asio::awaitable<std::size_t> PlainStream::read_some(std::span<std::uint8_t> buf,
         co_return n;
     }
     asio::error_code ec;
-    if (body_left_ && *body_left_ == 0) {
+    if (body_ && body_->complete()) {
         // The message is complete: wait for the client to close (or to send more, which is
         // not forwarded), then report the end.
         std::uint8_t one = 0;
@@ -34,13 +34,14 @@ asio::awaitable<std::size_t> PlainStream::read_some(std::span<std::uint8_t> buf,
         status = (!ec || ec == asio::error::eof) ? IoStatus::eof : IoStatus::error;
         co_return 0;
     }
-    std::size_t want = buf.size();
-    if (body_left_) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *body_left_));
     const std::size_t n =
-        co_await socket_.async_read_some(asio::buffer(buf.data(), want), asio::redirect_error(use_awaitable, ec));
+        co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), asio::redirect_error(use_awaitable, ec));
     if (n > 0) {
-        if (body_left_) *body_left_ -= n;
-        co_return n;
+        // Bytes past the message's end (a pipelined request) are dropped.
+        const std::size_t mine = body_ ? body_->take({buf.data(), n}) : n;
+        if (mine > 0) co_return mine;
+        status = IoStatus::eof;
+        co_return 0;
     }
     status = ec == asio::error::eof ? IoStatus::eof : IoStatus::error;
     co_return 0;

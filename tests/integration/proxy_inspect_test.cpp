@@ -368,11 +368,27 @@ port, root, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 class Handler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *a, **k):
         super().__init__(*a, directory=root, **k)
-    def do_POST(self):
+    def read_body(self):
+        if self.headers.get('Transfer-Encoding', '').lower() == 'chunked':
+            body = b''
+            try:
+                while True:
+                    size = int(self.rfile.readline().split(b';')[0].strip(), 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b'\r\n', b''):
+                            pass
+                        return body, 'complete chunked'
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+            except ValueError:
+                return body, 'incomplete'
         want = int(self.headers.get('Content-Length', '0'))
         body = self.rfile.read(want)
+        return body, 'complete' if len(body) == want else 'incomplete'
+    def do_POST(self):
+        body, state = self.read_body()
         with open(log, 'a') as f:
-            f.write('POST %s bytes=%d %s\n' % (self.path, len(body), 'complete' if len(body) == want else 'incomplete'))
+            f.write('POST %s bytes=%d %s\n' % (self.path, len(body), state))
         out = ('sha256=%s bytes=%d\n' % (hashlib.sha256(body).hexdigest(), len(body))).encode()
         self.send_response(200)
         self.send_header('Content-Length', str(len(out)))
@@ -415,12 +431,43 @@ http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler).serve_forever()
     auto good = curl_via(p, e.root(), base + "/upload", {"--data-binary", "@" + (dir / "clean-upload.bin").string()});
     CHECK(good.status == 200);
     CHECK(good.body == "sha256=" + sha256_hex(clean_upload) + " bytes=100000\n");
-    // The server saw the clean upload whole and the EICAR one never complete.
+
+    // Chunked request bodies too: the test file is blocked, a clean one arrives whole.
+    const std::vector<std::string> chunked = {"-H", "Transfer-Encoding: chunked", "--data-binary"};
+    before = p.records().size();
+    auto up_chunked = curl_via(p, e.root(), base + "/upload", {chunked[0], chunked[1], chunked[2], "@" + (dir / "eicar-upload.txt").string()});
+    INFO(up_chunked.output << p.log());
+    check_blocked(up_chunked, "eicar");
+    check_logged_block(p, before, "eicar", "request body of POST /upload");
+    auto good_chunked =
+        curl_via(p, e.root(), base + "/upload", {chunked[0], chunked[1], chunked[2], "@" + (dir / "clean-upload.bin").string()});
+    CHECK(good_chunked.status == 200);
+    CHECK(good_chunked.body == "sha256=" + sha256_hex(clean_upload) + " bytes=100000\n");
+
+    // The server saw the clean uploads whole and the EICAR ones never complete.
     const std::string uploads = read_file(dir / "uploads.log");
     INFO(uploads);
-    CHECK(count_of(uploads, "bytes=100000 complete") == 1);
-    CHECK(count_of(uploads, "complete") - count_of(uploads, "incomplete") == 1);
+    CHECK(count_of(uploads, "bytes=100000 complete\n") == 1);
+    CHECK(count_of(uploads, "bytes=100000 complete chunked\n") == 1);
+    CHECK(count_of(uploads, "complete") - count_of(uploads, "incomplete") == 2);
     CHECK(p.log().find(proxy::inspect::eicar_test_string()) == std::string::npos);
+
+    // Without inspection, the same framing rules: chunked relayed as sent, ambiguous framing
+    // refused before anything reaches the server.
+    auto off = e.proxy("plain-off", "enabled = false\n");
+    auto relayed =
+        curl_via(*off, e.root(), base + "/upload", {chunked[0], chunked[1], chunked[2], "@" + (dir / "clean-upload.bin").string()});
+    INFO(relayed.output << off->log());
+    CHECK(relayed.status == 200);
+    CHECK(relayed.body == "sha256=" + sha256_hex(clean_upload) + " bytes=100000\n");
+    auto smuggle = sh("exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(off->port()) +
+                      "; printf 'POST " + base +
+                      "/upload HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 4\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n' >&3; "
+                      "timeout 10 cat <&3");
+    INFO(smuggle.output);
+    CHECK(smuggle.output.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK_THAT(smuggle.output, ContainsSubstring("framing is refused"));
+    CHECK(count_of(read_file(dir / "uploads.log"), "POST") == count_of(uploads, "POST") + 1);  // only the relayed one
     std::filesystem::remove_all(dir);
 }
 
