@@ -19,7 +19,10 @@ constexpr std::size_t kMaxManagementHead = 4096;
 constexpr std::chrono::seconds kManagementTimeout{5};
 
 std::string response(int status, std::string_view type, const std::string& body) {
-    std::string_view text = status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request";
+    std::string_view text = status == 200   ? "OK"
+                            : status == 404 ? "Not Found"
+                            : status == 503 ? "Service Unavailable"
+                                            : "Bad Request";
     return "HTTP/1.1 " + std::to_string(status) + " " + std::string(text) + "\r\nContent-Type: " + std::string(type) +
            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
@@ -34,14 +37,19 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
         if (!head || head->method != "GET") {
             out = response(400, "text/plain", "GET /healthz or GET /metrics\n");
         } else if (head->target == "/healthz") {
-            nlohmann::json j = {{"status", ctx.metrics.draining ? "draining" : "ok"},
+            // 503 tells a load balancer to send clients elsewhere: this node is shutting down,
+            // or the ca-service refuses it for good (revoked). A ca-service outage is not the
+            // node's own: every node shares it and cached names still work, so it stays 200.
+            const bool draining = ctx.metrics.draining.load();
+            const bool revoked = ctx.ca.available() && ctx.ca.revoked();
+            nlohmann::json j = {{"status", draining ? "draining" : revoked ? "node_revoked" : "ok"},
                                 {"node", ctx.config.name},
                                 {"ca_service", !ctx.ca.available() ? "unavailable"
-                                               : ctx.ca.revoked() ? "node_revoked"
-                                                                  : "available"},
+                                               : revoked           ? "node_revoked"
+                                                                   : "available"},
                                 {"cached_names", ctx.leaves.size()},
                                 {"active_connections", ctx.metrics.connections_active.load()}};
-            out = response(200, "application/json", j.dump() + "\n");
+            out = response(draining || revoked ? 503 : 200, "application/json", j.dump() + "\n");
         } else if (head->target == "/metrics") {
             // The node's identity as an info metric, so merged dashboards can tell nodes apart.
             std::string text = "# HELP proxy_node_info The node this proxy runs as (its service-PKI name).\n"

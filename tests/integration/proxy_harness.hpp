@@ -109,9 +109,20 @@ public:
             if (r.value("host", "") == host) ++n;
         return n;
     }
+    // Waits (at most 3 s) until the node handles no connection: a connection's line is
+    // written when the proxy finishes with it, which can be just after the client returned,
+    // so a record read earlier may still be the previous connection's.
+    void settle() const {
+        for (int i = 0; i < 60; ++i) {
+            auto h = run({"curl", "-s", "--max-time", "2", mgmt_url("/healthz")});
+            if (h.output.find("\"active_connections\":0") != std::string::npos) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
     // The first record for `host` written after `before` of them existed (a connection is
     // logged when it ends, which may be just after the client returned); null after 5 s.
     nlohmann::json record_after(const std::string& host, std::size_t before) const {
+        settle();
         for (int i = 0; i < 100; ++i) {
             std::size_t n = 0;
             for (const auto& r : records())
@@ -122,6 +133,7 @@ public:
     }
     // The latest record for `host`, waiting briefly for it to be written.
     nlohmann::json last_record(const std::string& host) const {
+        settle();
         for (int i = 0; i < 100; ++i) {
             auto all = records();
             for (auto it = all.rbegin(); it != all.rend(); ++it)

@@ -225,6 +225,7 @@ ProxyNode& main_proxy() {
 
 // The latest record for kHost after `before` records.
 Json record_after(const ProxyNode& p, std::size_t before) {
+    p.settle();
     for (int i = 0; i < 100; ++i) {
         auto all = p.records();
         for (std::size_t k = all.size(); k > before; --k)
@@ -657,21 +658,32 @@ TEST_CASE("past hold_bytes a late block resets the connection: the client never 
           "[proxy][inspect]") {
     auto& e = env();
     auto p = e.proxy("late", "hold_bytes = 4096\nmax_scan_bytes = 200000\n");
+    // This node serves only this test: its n-th connection's line is its n-th record. A line
+    // is written when the proxy finishes, which can be just after curl has returned.
+    std::size_t made = 0;
+    auto logged = [&] {
+        ++made;
+        for (int i = 0; i < 100 && p->records().size() < made; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        REQUIRE(p->records().size() == made);
+    };
     const std::string& full = e.bodies.at("eicar-late");
     for (const char* mode : {"cl", "chunked"}) {
         CAPTURE(mode);
-        const auto before = p->records().size();
+        const auto before = made;
         auto r = curl_via(*p, e.root(), e.url(std::string("/file/eicar-late?") + mode));
         INFO(r.output);
         CHECK(r.exit_code != 0);
         CHECK(r.body.size() < full.size());
         CHECK(r.body.find(proxy::inspect::eicar_test_string()) == std::string::npos);
+        logged();
         check_logged_block(*p, before, "eicar", "connection reset");
     }
     // Over max_scan_bytes with the default over_limit = "allow": passes, logged.
     auto r = curl_via(*p, e.root(), e.url("/file/eicar-after-300k"));
     CHECK(r.status == 200);
     CHECK(r.body == e.bodies.at("eicar-after-300k"));
+    logged();
     auto rec = p->last_record(kHost);
     CHECK(rec["decision"] == "intercepted");
     CHECK_THAT(rec.value("detail", ""), ContainsSubstring("over max_scan_bytes (200000), rest not scanned"));

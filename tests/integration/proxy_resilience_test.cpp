@@ -235,6 +235,11 @@ TEST_CASE("SIGTERM: stop accepting, let open connections finish, exit", "[proxy]
     auto refused = run({"curl", "-sS", "--max-time", "5", "-x", proxy.proxy_url(), "--cacert", env.root().string(),
                         env.url("good.test.example")});
     CHECK(refused.exit_code != 0);
+    // While it drains, its health check says so (503): a load balancer stops sending clients.
+    auto health = run({"curl", "-s", "--max-time", "2", "-w", "\n%{http_code}", proxy.mgmt_url("/healthz")});
+    INFO(health.output);
+    CHECK(health.output.ends_with("\n503"));
+    CHECK_THAT(health.output, ContainsSubstring("\"status\":\"draining\""));
     auto r = slow.get();
     INFO(r.output << proxy.log());
     CHECK(r.exit_code == 0);

@@ -201,7 +201,12 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
         auto metrics = run({"curl", "-s", nodes[n - 1]->mgmt_url("/metrics")});
         CHECK_THAT(metrics.output, ContainsSubstring("proxy_node_info{node=\"node-" + std::to_string(n) + "\"} 1"));
         // The revoked node says so, rather than calling the ca-service down (it answers).
-        auto health = Json::parse(run({"curl", "-s", nodes[n - 1]->mgmt_url("/healthz")}).output, nullptr, false);
+        // The revoked node fails its health check (a load balancer drains it); the others pass.
+        auto h = run({"curl", "-s", "-w", "\n%{http_code}", nodes[n - 1]->mgmt_url("/healthz")});
+        const auto nl = h.output.rfind('\n');
+        auto health = Json::parse(h.output.substr(0, nl), nullptr, false);
+        CHECK(h.output.substr(nl + 1) == (n == 2 ? "503" : "200"));
+        CHECK(health.value("status", "") == (n == 2 ? "node_revoked" : "ok"));
         CHECK(health.value("ca_service", "") == (n == 2 ? "node_revoked" : "available"));
         CHECK_THAT(metrics.output, ContainsSubstring(std::string("proxy_ca_service_node_revoked ") + (n == 2 ? "1" : "0")));
     }
