@@ -18,7 +18,7 @@
 #include "protocol/leaf.hpp"
 #include "protocol/paths.hpp"
 #include "support/bench_ca.hpp"
-#include "support/child_process.hpp"
+#include "support/process.hpp"
 #include "support/free_port.hpp"
 
 #include <httplib.h>
@@ -387,7 +387,7 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
     std::ofstream(work / "ca-service.toml") << toml;
 
     const std::string binary = std::string(SPLITCA_BIN_DIR) + "/ca-service";
-    bench::ChildProcess service({binary, "--config", (work / "ca-service.toml").string()}, work / "ca-service.log");
+    testing_support::Child service({binary, "--config", (work / "ca-service.toml").string()}, work / "ca-service.log");
 
     auto make_client = [&] {
         auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", o.port,

@@ -16,7 +16,7 @@
 //   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
 
 #include "support/bench_ca.hpp"
-#include "support/child_process.hpp"
+#include "support/process.hpp"
 #include "support/free_port.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
@@ -286,7 +286,7 @@ int main(int argc, char** argv) try {
     toml = std::regex_replace(toml, std::regex("per_node_per_second = [0-9.]+"), "per_node_per_second = 1000000");
     toml = std::regex_replace(toml, std::regex("burst = [0-9.]+"), "burst = 1000000");
     std::ofstream(work / "ca-service.toml") << toml;
-    bench::ChildProcess ca_service({std::string(SPLITCA_BIN_DIR) + "/ca-service", "--config", (work / "ca-service.toml").string()},
+    testing_support::Child ca_service({std::string(SPLITCA_BIN_DIR) + "/ca-service", "--config", (work / "ca-service.toml").string()},
                        work / "ca-service.log");
 
     // proxy-node: node-1's identity; every bench name resolves to the origin via [upstream.hosts].
@@ -304,7 +304,7 @@ int main(int argc, char** argv) try {
         cfg << "[log]\nconnections = \"" << (work / (name + "-connections.jsonl")).string() << "\"\n"
             << "[inspection]\n" << inspection;
         cfg.close();
-        return std::make_unique<bench::ChildProcess>(
+        return std::make_unique<testing_support::Child>(
             std::vector<std::string>{std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / (name + ".toml")).string()},
             work / (name + ".log"));
     };
