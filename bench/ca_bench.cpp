@@ -29,6 +29,7 @@
 #include <poll.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -109,7 +111,39 @@ struct Latencies {
     }
 };
 
-double raw_rate(const bench::BenchCa& ca, const Options& o) {
+// CPU seconds used so far by this process (all threads) and, given a pid, by that process.
+// Per-operation CPU cost is steadier than a rate on a shared machine: it does not move when
+// a neighbour takes a core, only when the work per operation changes.
+double process_cpu_seconds(int pid = 0) {
+    if (pid == 0) {
+        rusage ru{};
+        ::getrusage(RUSAGE_SELF, &ru);
+        return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    }
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
+        if (i == 14) utime = std::stoull(f);
+        if (i == 15) stime = std::stoull(f);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A phase's rate and the CPU it took per operation (microseconds).
+struct PhaseCost {
+    std::vector<double> cpu_us;  // per round
+    void add(double cpu_seconds, double rate, double wall_seconds) {
+        if (rate > 0 && wall_seconds > 0) cpu_us.push_back(cpu_seconds * 1e6 / (rate * wall_seconds));
+    }
+};
+
+double raw_rate(const bench::BenchCa& ca, const Options& o, PhaseCost* cost = nullptr) {
     auto cfg = ca.issuing_signer();
     pkcs11::Module module(ca.module);
     const CK_SLOT_ID slot = module.slot_for_token(cfg.hsm.token_label);
@@ -129,9 +163,15 @@ double raw_rate(const bench::BenchCa& ca, const Options& o) {
             keys.back() = copy;
     }
     const auto digest = ossl::sha256(ossl::as_bytes("a to-be-signed certificate"));
-    return bench::measure_rate(o.hsm_threads, o.phase, [&](int t) {
+    const double cpu0 = process_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    const double rate = bench::measure_rate(o.hsm_threads, o.phase, [&](int t) {
         sessions[static_cast<std::size_t>(t)]->sign(keys[static_cast<std::size_t>(t)], CKM_ECDSA, digest);
     });
+    if (cost != nullptr)
+        cost->add(process_cpu_seconds() - cpu0, rate,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return rate;
 }
 
 // Bounds the requests in flight; blocks without spinning.
@@ -165,6 +205,8 @@ private:
 // Rounds alternate the measured path with the raw baseline, so machine noise hits both.
 struct Paired {
     std::vector<double> raw, measured;
+    PhaseCost raw_cost, cost;                // CPU per signature / per certificate
+    PhaseCost service_cost, client_cost;     // end to end: the ca-service's and the clients' shares
 };
 
 void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& lat, Paired& out) {
@@ -191,7 +233,9 @@ void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& la
     InFlight window(o.clients);
     ca::NodeIdentity node{"bench-node", std::string(64, 'a'), false};
     for (int round = 0; round < o.rounds; ++round) {
-    out.raw.push_back(raw_rate(ca, o));
+    out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
+    const double cpu0 = process_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
     // As the service drives it: as many issuing threads as HSM threads, each keeping its
     // share of `clients` requests in flight through the asynchronous API (a completion per
     // durable audit record, no thread parked per request).
@@ -212,6 +256,8 @@ void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& la
         });
     }));
     window.drain();
+    out.cost.add(process_cpu_seconds() - cpu0, out.measured.back(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     std::printf("  round %d: raw %.0f/s, in-process %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
     }
     for (auto& v : per_thread) lat.add(v);
@@ -425,9 +471,16 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
                key + "\"}";
     };
     for (int round = 0; round < o.rounds; ++round) {
-        out.raw.push_back(raw_rate(ca, o));
+        out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
+        const double service0 = process_cpu_seconds(service.pid()), client0 = process_cpu_seconds();
+        const auto t0 = std::chrono::steady_clock::now();
         const DriverResult r = drive(clients, o.phase, body_for, latencies);
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double service_cpu = process_cpu_seconds(service.pid()) - service0, client_cpu = process_cpu_seconds() - client0;
         out.measured.push_back(r.per_second);
+        out.cost.add(service_cpu + client_cpu, r.per_second, wall);
+        out.service_cost.add(service_cpu, r.per_second, wall);
+        out.client_cost.add(client_cpu, r.per_second, wall);
         failures += r.failures;
         std::printf("  round %d: raw %.0f/s, end-to-end %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
     }
@@ -472,6 +525,16 @@ int main(int argc, char** argv) try {
         std::snprintf(buf, sizeof buf, "%.2f", rate / bench::median(p.raw));
         return std::string(buf);
     };
+    // CPU per operation: what each path costs, whatever share of the machine it got.
+    std::vector<double> raw_cpu = in_process.raw_cost.cpu_us;
+    raw_cpu.insert(raw_cpu.end(), e2e.raw_cost.cpu_us.begin(), e2e.raw_cost.cpu_us.end());
+    std::printf("CPU per operation (medians): raw %.1f us/signature", bench::median(raw_cpu));
+    if (!in_process.cost.cpu_us.empty())
+        std::printf(", in-process %.1f us/certificate", bench::median(in_process.cost.cpu_us));
+    if (!e2e.cost.cpu_us.empty())
+        std::printf(", end-to-end %.1f us/certificate (ca-service %.1f, clients %.1f)", bench::median(e2e.cost.cpu_us),
+                    bench::median(e2e.service_cost.cpu_us), bench::median(e2e.client_cost.cpu_us));
+    std::printf("\n");
     std::printf("ratio in_process=%s end_to_end=%s\n", ratio(in_process, in_rate).c_str(), ratio(e2e, e2e_rate).c_str());
     return 0;
 } catch (const std::exception& e) {

@@ -47,7 +47,7 @@ constexpr int kListenBacklog = 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::chrono::milliseconds kAcceptPause{10};      // at max_connections, before looking again
 constexpr std::chrono::seconds kCloseNotifyGrace{1};      // for the peer's close_notify
-constexpr unsigned kIoThreadsPerCore = 4;                  // the default of server.io_threads
+constexpr unsigned kIoThreadsPerCore = 2;                  // the default of server.io_threads
 
 std::optional<NodeIdentity> identity_of(SSL* ssl) {
     X509* cert = SSL_get0_peer_certificate(ssl);
@@ -142,10 +142,11 @@ asio::awaitable<void> watchdog(std::shared_ptr<Connection> c) {
 struct ApiServer::Impl {
     Impl(const ServiceConfig& c, ApiDependencies d) : config(c), deps(std::move(d)) {
         setup_tls(*tls.native_handle(), config.tls);
-        // Signing runs on the io threads and blocks them in the HSM (SoftHSM does file I/O on
-        // every operation), so the default keeps more threads than cores to keep the network
-        // moving meanwhile (measured with ca-bench on 2 cores: 2 threads ~8.4k/s, 4 ~9.5k/s,
-        // 8 ~11k/s end to end).
+        // Signing runs on the io threads and blocks them in the HSM, so the default keeps a few
+        // more threads than cores to keep the network moving meanwhile. Measured with ca-bench
+        // end to end on 2 cores (32 clients, since the signer signs with session-object key
+        // copies and SoftHSM no longer reads the key file per signature): 2 threads ~11.5k/s,
+        // 4 ~12.0-13.3k/s, 8 ~11.5-11.7k/s, with a third fewer context switches at 4 than at 8.
         // Beyond the HSM's concurrency more threads would only wait for it.
         const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
         io_threads = config.server.io_threads != 0

@@ -7,6 +7,7 @@
 
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <stdexcept>
 
 namespace ca {
@@ -44,14 +45,6 @@ Bytes extension(der::Span oid, bool critical, der::Span value) {
     return der::tlv(der::tag::kSequence, content);
 }
 
-Bytes random_serial() {
-    std::uint8_t bytes[kSerialBytes];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) throw ossl::Error("RAND_bytes for a serial number");
-    bytes[0] &= 0x7f;  // positive
-    bytes[0] |= 0x40;  // no leading zero octet: always 16 octets on the wire
-    return Bytes(bytes, bytes + sizeof bytes);
-}
-
 }  // namespace
 
 LeafIssuer::LeafIssuer(pkcs11::Signer& signer, const X509& issuing) : signer_(signer) {
@@ -82,13 +75,31 @@ LeafIssuer::LeafIssuer(pkcs11::Signer& signer, const X509& issuing) : signer_(si
     append(fixed_extensions_, extension(kOidAuthorityKeyId, false, aki_value));
 }
 
+Bytes LeafIssuer::next_serial() const {
+    std::uint8_t bytes[kSerialBytes];
+    {
+        std::lock_guard lock(serial_mu_);
+        if (serial_next_ == serial_pool_.size()) {
+            if (RAND_bytes(serial_pool_.data(), static_cast<int>(serial_pool_.size())) != 1)
+                throw ossl::Error("RAND_bytes for serial numbers");
+            serial_next_ = 0;
+        }
+        std::memcpy(bytes, serial_pool_.data() + serial_next_, sizeof bytes);
+        OPENSSL_cleanse(serial_pool_.data() + serial_next_, sizeof bytes);  // used once only
+        serial_next_ += sizeof bytes;
+    }
+    bytes[0] &= 0x7f;  // positive
+    bytes[0] |= 0x40;  // no leading zero octet: always 16 octets on the wire
+    return Bytes(bytes, bytes + sizeof bytes);
+}
+
 IssuedLeaf LeafIssuer::issue(const LeafOrder& order) const {
     if (order.dns_names.empty() && order.ip_addresses.empty())
         throw std::invalid_argument("a leaf needs at least one name");
     auto key_bits = der::public_key_bits(order.public_key);
     if (!key_bits) throw std::invalid_argument("malformed SubjectPublicKeyInfo");
 
-    const Bytes serial = random_serial();
+    const Bytes serial = next_serial();
     const Bytes serial_der = der::unsigned_integer(serial);
     const Bytes validity = [&] {
         Bytes nb = der::time(order.not_before);

@@ -42,7 +42,7 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
     r.only_keys("state", {"directory"});
     if (r.node("server.worker_threads"))
         r.fail("server.worker_threads",
-               "no longer used: the listener is asynchronous; set server.io_threads (0 = one per core) and "
+               "no longer used: the listener is asynchronous; set server.io_threads (0 = two per core) and "
                "server.max_connections instead");
     r.only_keys("server", {"io_threads", "max_connections", "read_timeout_seconds", "write_timeout_seconds",
                            "keep_alive_timeout_seconds", "keep_alive_max_requests"});

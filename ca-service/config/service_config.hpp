@@ -60,7 +60,7 @@ struct AuditSection {
 };
 
 struct ServerSection {
-    unsigned io_threads = 0;              // 0: four per core, capped by hsm.max_concurrent_operations
+    unsigned io_threads = 0;              // 0: two per core, capped by hsm.max_concurrent_operations
     std::size_t max_connections = 1024;   // further clients wait in the listen backlog
     std::chrono::seconds read_timeout{5};
     std::chrono::seconds write_timeout{5};

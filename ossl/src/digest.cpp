@@ -4,15 +4,12 @@
 
 namespace ossl {
 
-// The low-level SHA256 API avoids OpenSSL 3.0's per-call algorithm fetch; it stays
-// available (deprecation notwithstanding) and is the hot path of audit hashing.
+// The low-level SHA256_Init/Update/Final API avoids OpenSSL 3.0's per-call algorithm fetch
+// (the one-shot SHA256() is EVP_Q_digest, which fetches every time); it stays available
+// (deprecation notwithstanding) and is the hot path of issuance and audit hashing.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-Sha256 sha256(std::span<const std::uint8_t> data) {
-    Sha256 out;
-    SHA256(data.data(), data.size(), out.data());
-    return out;
-}
+Sha256 sha256(std::span<const std::uint8_t> data) { return sha256({data}); }
 
 Sha256 sha256(std::initializer_list<std::span<const std::uint8_t>> pieces) {
     SHA256_CTX ctx;

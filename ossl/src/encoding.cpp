@@ -40,22 +40,21 @@ std::optional<Bytes> from_hex(std::string_view hex) {
 }
 
 std::string to_base64(std::span<const std::uint8_t> bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::string out((bytes.size() + 2) / 3 * 4, '=');
+    char* o = out.data();
     std::size_t i = 0;
     for (; i + 3 <= bytes.size(); i += 3) {
-        std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
-        out.push_back(kB64[v >> 18 & 63]);
-        out.push_back(kB64[v >> 12 & 63]);
-        out.push_back(kB64[v >> 6 & 63]);
-        out.push_back(kB64[v & 63]);
+        const std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
+        *o++ = kB64[v >> 18 & 63];
+        *o++ = kB64[v >> 12 & 63];
+        *o++ = kB64[v >> 6 & 63];
+        *o++ = kB64[v & 63];
     }
-    if (std::size_t rest = bytes.size() - i; rest > 0) {
-        std::uint32_t v = bytes[i] << 16 | (rest == 2 ? bytes[i + 1] << 8 : 0);
-        out.push_back(kB64[v >> 18 & 63]);
-        out.push_back(kB64[v >> 12 & 63]);
-        out.push_back(rest == 2 ? kB64[v >> 6 & 63] : '=');
-        out.push_back('=');
+    if (const std::size_t rest = bytes.size() - i; rest > 0) {  // the '=' padding is already there
+        const std::uint32_t v = bytes[i] << 16 | (rest == 2 ? bytes[i + 1] << 8 : 0);
+        *o++ = kB64[v >> 18 & 63];
+        *o++ = kB64[v >> 12 & 63];
+        if (rest == 2) *o = kB64[v >> 6 & 63];
     }
     return out;
 }

@@ -1,6 +1,6 @@
 #include "protocol/time.hpp"
 
-#include <cstdio>
+#include <stdexcept>
 
 namespace protocol {
 
@@ -27,12 +27,24 @@ std::string rfc3339(system_clock::time_point t) {
     const auto day = floor<days>(secs);
     const year_month_day ymd{day};
     const hh_mm_ss hms{secs - day};
-    char buf[kRfc3339Length + 16];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) throw std::invalid_argument("an RFC 3339 time must be in the years 0-9999");
+    // YYYY-MM-DDTHH:MM:SSZ, formatted by hand: snprintf is a visible share of issuance.
+    std::string out(kRfc3339Length, '-');
+    auto put = [&out](std::size_t at, int v, int width) {
+        for (int i = width - 1; i >= 0; --i, v /= 10) out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
+    };
+    put(0, year, 4);
+    put(5, static_cast<int>(static_cast<unsigned>(ymd.month())), 2);
+    put(8, static_cast<int>(static_cast<unsigned>(ymd.day())), 2);
+    out[10] = 'T';
+    put(11, static_cast<int>(hms.hours().count()), 2);
+    out[13] = ':';
+    put(14, static_cast<int>(hms.minutes().count()), 2);
+    out[16] = ':';
+    put(17, static_cast<int>(hms.seconds().count()), 2);
+    out[19] = 'Z';
+    return out;
 }
 
 std::optional<system_clock::time_point> parse_rfc3339(std::string_view text) {
