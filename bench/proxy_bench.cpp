@@ -133,13 +133,21 @@ long long fetch(const Path& p, std::uint16_t origin_port, const std::string& hos
         const std::string req = "CONNECT " + host + ":" + std::to_string(origin_port) + " HTTP/1.1\r\nHost: " + host +
                                 ":" + std::to_string(origin_port) + "\r\n\r\n";
         if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return -1;
-        std::string head;
-        char c;
-        while (head.size() < 4096 && head.find("\r\n\r\n") == std::string::npos) {
-            if (::recv(fd, &c, 1, 0) != 1) return -1;
-            head += c;
+        // Read in whole segments, not a byte at a time: nothing can follow the proxy's answer
+        // before the client speaks TLS, so a read never takes bytes that belong to the
+        // handshake (any that did would fail the fetch).
+        char head[4096];
+        std::size_t have = 0;
+        std::string_view view;
+        for (;;) {
+            const ssize_t n = ::recv(fd, head + have, sizeof head - have, 0);
+            if (n <= 0) return -1;
+            have += static_cast<std::size_t>(n);
+            view = std::string_view(head, have);
+            if (view.find("\r\n\r\n") != std::string_view::npos) break;
+            if (have == sizeof head) return -1;
         }
-        if (head.rfind("HTTP/1.1 200", 0) != 0) return -1;
+        if (!view.starts_with("HTTP/1.1 200") || view.find("\r\n\r\n") + 4 != have) return -1;
     }
     ossl::Ssl ssl(SSL_new(p.ctx));
     SSL_set_fd(ssl.get(), fd);
