@@ -1,7 +1,6 @@
 #include "ossl/der.hpp"
 
 #include <ctime>
-#include <stdexcept>
 
 namespace der {
 
@@ -69,6 +68,7 @@ Bytes time(std::chrono::system_clock::time_point t) {
     const int year = tm.tm_year + 1900;
     // UTCTime (YYMMDDHHMMSSZ) for 1950-2049, GeneralizedTime (YYYYMMDDHHMMSSZ) otherwise
     // (RFC 5280 section 4.1.2.5). Formatted by hand: snprintf is a visible share of issuance.
+    // system_clock (64-bit nanoseconds) spans the years 1678-2262: always four digits.
     const bool utc = year >= 1950 && year < 2050;
     char buf[16];
     char* o = buf;
@@ -76,7 +76,6 @@ Bytes time(std::chrono::system_clock::time_point t) {
         for (int i = width - 1; i >= 0; --i, v /= 10) o[i] = static_cast<char>('0' + v % 10);
         o += width;
     };
-    if (year < 0 || year > 9999) throw std::invalid_argument("a certificate time must be in the years 0-9999");
     if (utc) digits(year % 100, 2);
     else digits(year, 4);
     for (int v : {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec}) digits(v, 2);

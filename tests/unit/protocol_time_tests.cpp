@@ -9,6 +9,9 @@ TEST_CASE("rfc3339 writes UTC with whole seconds", "[protocol][time]") {
     const auto leap_day = sys_days{2024y / February / 29} + 23h + 59min + 59s + 999ms;
     CHECK(protocol::rfc3339(leap_day) == "2024-02-29T23:59:59Z");
     CHECK(protocol::rfc3339(sys_days{1969y / December / 31} + 12h) == "1969-12-31T12:00:00Z");
+    // The ends of system_clock's range (64-bit nanoseconds: 1678-2262).
+    CHECK(protocol::rfc3339(sys_days{2262y / April / 11}) == "2262-04-11T00:00:00Z");
+    CHECK(protocol::rfc3339(sys_days{1678y / January / 1} + 10h + 5min + 7s) == "1678-01-01T10:05:07Z");
 }
 
 TEST_CASE("parse_rfc3339 reads what rfc3339 writes", "[protocol][time]") {
