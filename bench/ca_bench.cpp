@@ -20,6 +20,7 @@
 #include "protocol/leaf.hpp"
 #include "protocol/paths.hpp"
 #include "support/bench_ca.hpp"
+#include "support/cpu_time.hpp"
 #include "support/process.hpp"
 #include "support/free_port.hpp"
 
@@ -31,7 +32,6 @@
 #include <poll.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,7 +42,6 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -113,30 +112,6 @@ struct Latencies {
     }
 };
 
-// CPU seconds used so far by this process (all threads) and, given a pid, by that process.
-// Per-operation CPU cost is steadier than a rate on a shared machine: it does not move when
-// a neighbour takes a core, only when the work per operation changes.
-double process_cpu_seconds(int pid = 0) {
-    if (pid == 0) {
-        rusage ru{};
-        ::getrusage(RUSAGE_SELF, &ru);
-        return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    }
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = stat.rfind(')');  // the command name may hold spaces
-    if (close == std::string::npos) return 0;
-    std::istringstream fields(stat.substr(close + 2));
-    std::string f;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && fields >> f; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
-        if (i == 14) utime = std::stoull(f);
-        if (i == 15) stime = std::stoull(f);
-    }
-    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 // A phase's rate and the CPU it took per operation (microseconds).
 struct PhaseCost {
     std::vector<double> cpu_us;  // per round
@@ -165,13 +140,13 @@ double raw_rate(const bench::BenchCa& ca, const Options& o, PhaseCost* cost = nu
             keys.back() = copy;
     }
     const auto digest = ossl::sha256(ossl::as_bytes("a to-be-signed certificate"));
-    const double cpu0 = process_cpu_seconds();
+    const double cpu0 = bench::process_cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
     const double rate = bench::measure_rate(o.hsm_threads, o.phase, [&](int t) {
         sessions[static_cast<std::size_t>(t)]->sign(keys[static_cast<std::size_t>(t)], CKM_ECDSA, digest);
     });
     if (cost != nullptr)
-        cost->add(process_cpu_seconds() - cpu0, rate,
+        cost->add(bench::process_cpu_seconds() - cpu0, rate,
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return rate;
 }
@@ -237,7 +212,7 @@ void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& la
     ca::NodeIdentity node{"bench-node", std::string(64, 'a'), false};
     for (int round = 0; round < o.rounds; ++round) {
     out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
-    const double cpu0 = process_cpu_seconds();
+    const double cpu0 = bench::process_cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
     // As the service drives it: as many issuing threads as HSM threads, each keeping its
     // share of `clients` requests in flight through the asynchronous API (a completion per
@@ -259,7 +234,7 @@ void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& la
         });
     }));
     window.drain();
-    out.cost.add(process_cpu_seconds() - cpu0, out.measured.back(),
+    out.cost.add(bench::process_cpu_seconds() - cpu0, out.measured.back(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     std::printf("  round %d: raw %.0f/s, in-process %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
     }
@@ -475,11 +450,11 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
     };
     for (int round = 0; round < o.rounds; ++round) {
         out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
-        const double service0 = process_cpu_seconds(service.pid()), client0 = process_cpu_seconds();
+        const double service0 = bench::process_cpu_seconds(service.pid()), client0 = bench::process_cpu_seconds();
         const auto t0 = std::chrono::steady_clock::now();
         const DriverResult r = drive(clients, o.phase, body_for, latencies);
         const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double service_cpu = process_cpu_seconds(service.pid()) - service0, client_cpu = process_cpu_seconds() - client0;
+        const double service_cpu = bench::process_cpu_seconds(service.pid()) - service0, client_cpu = bench::process_cpu_seconds() - client0;
         out.measured.push_back(r.per_second);
         out.cost.add(service_cpu + client_cpu, r.per_second, wall);
         out.service_cost.add(service_cpu, r.per_second, wall);

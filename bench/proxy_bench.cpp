@@ -16,6 +16,7 @@
 //   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
 
 #include "support/bench_ca.hpp"
+#include "support/cpu_time.hpp"
 #include "support/process.hpp"
 #include "support/free_port.hpp"
 #include "support/origin_pki.hpp"
@@ -256,6 +257,37 @@ struct Rounds {
     }
 };
 
+// CPU per connection of one path, by process: this one (the clients and the origin), the
+// proxy-node and the ca-service.
+struct CpuCost {
+    std::vector<double> self_us, node_us, ca_us;
+    std::string text(bool proxied, bool forging) const {
+        char buf[160];
+        if (!proxied) std::snprintf(buf, sizeof buf, "%.0f", bench::median(self_us));
+        else if (!forging) std::snprintf(buf, sizeof buf, "%.0f + node %.0f", bench::median(self_us), bench::median(node_us));
+        else
+            std::snprintf(buf, sizeof buf, "%.0f + node %.0f + ca-service %.0f", bench::median(self_us),
+                          bench::median(node_us), bench::median(ca_us));
+        return buf;
+    }
+};
+
+// Runs `phase` and adds its CPU per completed connection to `cost`.
+RateResult metered(CpuCost& cost, int node_pid, int ca_pid, const std::function<RateResult()>& phase) {
+    const double self0 = bench::process_cpu_seconds();
+    const double node0 = node_pid != 0 ? bench::process_cpu_seconds(node_pid) : 0;
+    const double ca0 = bench::process_cpu_seconds(ca_pid);
+    const auto start = Clock::now();
+    const RateResult r = phase();
+    const double connections = r.per_second * std::chrono::duration<double>(Clock::now() - start).count();
+    if (connections > 0) {
+        cost.self_us.push_back((bench::process_cpu_seconds() - self0) * 1e6 / connections);
+        if (node_pid != 0) cost.node_us.push_back((bench::process_cpu_seconds(node_pid) - node0) * 1e6 / connections);
+        cost.ca_us.push_back((bench::process_cpu_seconds(ca_pid) - ca0) * 1e6 / connections);
+    }
+    return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -349,11 +381,18 @@ int main(int argc, char** argv) try {
     run_rate(inspected, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
 
     Rounds cached_direct, cached_proxy, cached_inspected;
+    CpuCost cached_direct_cpu, cached_proxy_cpu, cached_inspected_cpu;
+    const int ca_pid = ca_service.pid();
     for (int round = 0; round < o.rounds; ++round) {
-        const auto d = run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase);
+        const auto d = metered(cached_direct_cpu, 0, ca_pid,
+                               [&] { return run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase); });
         cached_direct.add(d, d);
-        cached_proxy.add(run_rate(via, origin.port(), o.clients, one_name, 0, o.phase), d);
-        cached_inspected.add(run_rate(inspected, origin.port(), o.clients, one_name, 0, o.phase), d);
+        cached_proxy.add(metered(cached_proxy_cpu, proxy->pid(), ca_pid,
+                                 [&] { return run_rate(via, origin.port(), o.clients, one_name, 0, o.phase); }),
+                         d);
+        cached_inspected.add(metered(cached_inspected_cpu, inspecting->pid(), ca_pid,
+                                     [&] { return run_rate(inspected, origin.port(), o.clients, one_name, 0, o.phase); }),
+                             d);
     }
     std::printf("cached  direct %8.0f conn/s   proxy %8.0f conn/s   inspected %8.0f conn/s   (medians of %d rounds; "
                 "ratio spread %s / %s; failures %lld/%lld/%lld)\n",
@@ -371,12 +410,16 @@ int main(int argc, char** argv) try {
     // Each round a fresh slice of the names, direct then through the proxy (which has not
     // seen them: every proxied connection needs a new certificate).
     Rounds forging_direct, forging_proxy;
+    CpuCost forging_direct_cpu, forging_proxy_cpu;
     const long long slice = o.forging_names / o.rounds;
     for (int round = 0; round < o.rounds; ++round) {
         auto name = [&, first = round * slice](long long i) { return forging_name(first + i); };
-        const auto d = run_rate(direct, origin.port(), o.clients, name, slice, {});
+        const auto d = metered(forging_direct_cpu, 0, ca_pid,
+                               [&] { return run_rate(direct, origin.port(), o.clients, name, slice, {}); });
         forging_direct.add(d, d);
-        forging_proxy.add(run_rate(via, origin.port(), o.clients, name, slice, {}), d);
+        forging_proxy.add(metered(forging_proxy_cpu, proxy->pid(), ca_pid,
+                                  [&] { return run_rate(via, origin.port(), o.clients, name, slice, {}); }),
+                          d);
     }
     std::printf("forging direct %8.0f conn/s   proxy %8.0f conn/s   (%lld distinct names per round, medians of %d "
                 "rounds; ratio spread %s; failures %lld/%lld)\n",
@@ -392,6 +435,12 @@ int main(int argc, char** argv) try {
     }
     std::printf("bulk    direct %8.0f MB/s     proxy %8.0f MB/s     inspected %8.0f MB/s   (single stream, %llu MB, best of 2)\n",
                 bulk_direct, bulk_proxy, bulk_inspected, static_cast<unsigned long long>(o.bulk_bytes >> 20));
+    // Where the CPU goes, per connection: steadier than the rates when the machine is shared.
+    std::printf("CPU per connection (us, medians; clients and origin + proxy-node + ca-service): cached direct %s, "
+                "proxy %s, inspected %s; forging direct %s, proxy %s\n",
+                cached_direct_cpu.text(false, false).c_str(), cached_proxy_cpu.text(true, false).c_str(),
+                cached_inspected_cpu.text(true, false).c_str(), forging_direct_cpu.text(false, false).c_str(),
+                forging_proxy_cpu.text(true, true).c_str());
     std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f\n",
                 bench::median(cached_proxy.ratios), bench::median(forging_proxy.ratios), bulk_proxy / bulk_direct,
                 bulk_inspected / bulk_direct, bench::median(cached_inspected.ratios));
