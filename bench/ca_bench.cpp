@@ -5,8 +5,8 @@
 //   3. end to end: K node connections (persistent mTLS, one request in flight on each, driven
 //      from one event loop) to a real ca-service
 // Last line: "ratio in_process=<x> end_to_end=<y>": each phase's median rate divided by the
-// best raw round of the run. The line before gives CPU per signature and per certificate,
-// which a busy neighbour does not move.
+// best raw round of the run. The line before gives CPU per signature and per certificate:
+// idle time does not move those, though a slow spell of the machine raises them too.
 
 #include "audit/audit_log.hpp"
 #include "authority/issuance_service.hpp"
@@ -505,7 +505,8 @@ int main(int argc, char** argv) try {
         std::snprintf(buf, sizeof buf, "%.2f", rate / raw);
         return std::string(buf);
     };
-    // CPU per operation: what each path costs, whatever share of the machine it got.
+    // CPU per operation: what each path costs, whatever share of the machine it got (a slow
+    // spell of the machine still raises it: compare with the raw figure of the same run).
     std::vector<double> raw_cpu = in_process.raw_cost.cpu_us;
     raw_cpu.insert(raw_cpu.end(), e2e.raw_cost.cpu_us.begin(), e2e.raw_cost.cpu_us.end());
     std::printf("CPU per operation (medians): raw %.1f us/signature", bench::median(raw_cpu));

@@ -435,7 +435,8 @@ int main(int argc, char** argv) try {
     }
     std::printf("bulk    direct %8.0f MB/s     proxy %8.0f MB/s     inspected %8.0f MB/s   (single stream, %llu MB, best of 2)\n",
                 bulk_direct, bulk_proxy, bulk_inspected, static_cast<unsigned long long>(o.bulk_bytes >> 20));
-    // Where the CPU goes, per connection: steadier than the rates when the machine is shared.
+    // Where the CPU goes, per connection: steadier than the rates when the machine is shared
+    // (idle time does not count), though a slow spell raises it too.
     std::printf("CPU per connection (us, medians; clients and origin + proxy-node + ca-service): cached direct %s, "
                 "proxy %s, inspected %s; forging direct %s, proxy %s\n",
                 cached_direct_cpu.text(false, false).c_str(), cached_proxy_cpu.text(true, false).c_str(),

@@ -1,6 +1,7 @@
 #pragma once
 // CPU time used by a process, for per-operation CPU costs: steadier than rates on a shared
-// machine, since a busy neighbour slows a phase down without changing the work it does.
+// machine, since idle time and waiting do not count (a slow spell of the machine still
+// raises them, so compare figures from the same run).
 
 namespace bench {
 
