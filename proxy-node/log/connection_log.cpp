@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
@@ -19,8 +21,19 @@ nlohmann::json tls_json(const TlsSummary& t) {
 }  // namespace
 
 ConnectionLog::ConnectionLog(const std::filesystem::path& file, std::string node)
-    : node_(std::move(node)), out_(file.empty() ? stdout : std::fopen(file.c_str(), "a")), owned_(!file.empty()) {
-    if (out_ == nullptr) throw std::runtime_error("cannot open the connection log " + file.string() + " for appending");
+    : node_(std::move(node)), file_(file), out_(file.empty() ? stdout : std::fopen(file.c_str(), "a")), owned_(!file.empty()) {
+    if (out_ == nullptr)
+        throw std::runtime_error("cannot open the connection log " + file.string() + " for appending: " +
+                                 std::strerror(errno));
+}
+
+std::optional<std::string> ConnectionLog::reopen() {
+    if (!owned_) return std::nullopt;
+    std::FILE* fresh = std::fopen(file_.c_str(), "a");
+    if (fresh == nullptr) return "cannot open " + file_.string() + " for appending: " + std::strerror(errno);
+    std::lock_guard lock(mu_);
+    std::fclose(std::exchange(out_, fresh));
+    return std::nullopt;
 }
 
 ConnectionLog::~ConnectionLog() {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace proxy {
@@ -63,9 +64,15 @@ public:
     // Service events (start, drain, stop) in the same stream.
     void event(const std::string& what, const std::string& detail = "");
 
+    // Opens the file again by its name (SIGHUP, after logrotate moved it): later lines go to
+    // the new file. On failure the old stream is kept and the error returned. Stdout: no-op.
+    std::optional<std::string> reopen();
+    const std::filesystem::path& file() const { return file_; }
+
 private:
     std::mutex mu_;
     std::string node_;
+    std::filesystem::path file_;  // empty: stdout
     std::FILE* out_;
     bool owned_;
 };

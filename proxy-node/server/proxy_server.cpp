@@ -179,6 +179,19 @@ int run_proxy(ProxyContext& ctx) {
     for (auto& acceptor : proxy_acceptors) asio::co_spawn(main_io, accept_loop(ctx, acceptor, workers), asio::detached);
     asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca}, mgmt_acceptor), asio::detached);
 
+    // SIGHUP: the connection log is opened again by name (logrotate's postrotate step), so
+    // lines go to the new file and the moved one can be compressed.
+    asio::signal_set hangup(main_io, SIGHUP);
+    std::function<void()> await_hangup = [&] {
+        hangup.async_wait([&](const asio::error_code& ec, int) {
+            if (ec) return;
+            if (auto error = ctx.log.reopen()) ctx.log.event("log_reopen_failed", *error + "; still writing to the old file");
+            else ctx.log.event("log_reopened", ctx.log.file().string());
+            await_hangup();
+        });
+    };
+    await_hangup();
+
     asio::signal_set signals(main_io, SIGTERM, SIGINT);
     asio::steady_timer drain_timer(main_io);
     auto drain_deadline = std::chrono::steady_clock::now();
@@ -188,6 +201,7 @@ int run_proxy(ProxyContext& ctx) {
                                          " connections cut at the drain deadline");
             asio::error_code ec;
             mgmt_acceptor.close(ec);
+            hangup.cancel(ec);
             guards.clear();
             for (auto& w : workers) w->stop();
             return;

@@ -8,11 +8,13 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -246,6 +248,65 @@ TEST_CASE("SIGTERM: stop accepting, let open connections finish, exit", "[proxy]
     CHECK(r.output == "6000000");
     CHECK(proxy.child().wait(std::chrono::seconds(10)) == 0);
     CHECK_THAT(proxy.log(), ContainsSubstring("\"draining\""));
+}
+
+namespace {
+
+// Waits (at most 5 s) until `file` holds `text`.
+bool file_gets(const std::filesystem::path& file, const std::string& text) {
+    for (int i = 0; i < 100; ++i) {
+        if (read_file(file).find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("SIGHUP reopens the connection log by name, as logrotate expects", "[proxy][log]") {
+    Env env;
+    CaService service(env.ca, work_dir("hup-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("hup-node"), env.dir / "origin-root.pem", env.options());
+    const auto log = proxy.connection_log();
+    const auto rotated = std::filesystem::path(log.string() + ".1");
+
+    REQUIRE(curl_via(proxy, env.root(), env.url("good.test.example", "/?first")).status == 200);
+    REQUIRE(!proxy.last_record("good.test.example").is_null());
+    std::filesystem::rename(log, rotated);  // logrotate's move, then its postrotate signal
+    proxy.child().kill(SIGHUP);
+    INFO(proxy.log() << read_file(rotated));
+    REQUIRE(file_gets(log, "\"log_reopened\""));
+    REQUIRE(curl_via(proxy, env.root(), env.url("good.test.example", "/?second")).status == 200);
+    CHECK(!proxy.last_record("good.test.example").is_null());  // the new file has the second connection
+    CHECK(proxy.record_count("good.test.example") == 1);
+    CHECK(read_file(rotated).find("\"good.test.example\"") != std::string::npos);  // the first stayed behind
+    CHECK(proxy.child().running());
+
+    // A log that cannot be opened again: the node keeps writing to the file it has, says so
+    // there, and goes on serving.
+    std::filesystem::rename(log, std::filesystem::path(log.string() + ".2"));
+    std::filesystem::create_directory(log);  // fopen(..., "a") on a directory fails
+    proxy.child().kill(SIGHUP);
+    const auto kept = std::filesystem::path(log.string() + ".2");
+    CHECK(file_gets(kept, "\"log_reopen_failed\""));
+    auto connections_in = [](const std::filesystem::path& f) {
+        const std::string text = read_file(f);
+        std::size_t n = 0;
+        for (auto at = text.find("\"type\":\"connection\""); at != std::string::npos;
+             at = text.find("\"type\":\"connection\"", at + 1))
+            ++n;
+        return n;
+    };
+    const std::size_t before = connections_in(kept);
+    REQUIRE(curl_via(proxy, env.root(), env.url("good.test.example", "/?third")).status == 200);
+    bool logged = false;
+    for (int i = 0; i < 100 && !logged; ++i) {
+        logged = connections_in(kept) == before + 1;
+        if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(logged);
+    CHECK(proxy.child().running());
+    std::filesystem::remove(log);
 }
 
 TEST_CASE("plain HTTP GET is proxied; https:// in absolute form is refused", "[proxy][http]") {
