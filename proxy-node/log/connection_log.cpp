@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -18,10 +21,20 @@ nlohmann::json tls_json(const TlsSummary& t) {
     return {{"version", t.version}, {"cipher", t.cipher}, {"alpn", t.alpn}, {"resumed", t.resumed}};
 }
 
+// Opens `file` for appending; a new file is created readable by its owner and group only
+// (client addresses and the hosts they visit are personal data).
+std::FILE* open_append(const std::filesystem::path& file) {
+    const int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return nullptr;
+    std::FILE* out = ::fdopen(fd, "a");
+    if (out == nullptr) ::close(fd);
+    return out;
+}
+
 }  // namespace
 
 ConnectionLog::ConnectionLog(const std::filesystem::path& file, std::string node)
-    : node_(std::move(node)), file_(file), out_(file.empty() ? stdout : std::fopen(file.c_str(), "a")), owned_(!file.empty()) {
+    : node_(std::move(node)), file_(file), out_(file.empty() ? stdout : open_append(file)), owned_(!file.empty()) {
     if (out_ == nullptr)
         throw std::runtime_error("cannot open the connection log " + file.string() + " for appending: " +
                                  std::strerror(errno));
@@ -29,7 +42,7 @@ ConnectionLog::ConnectionLog(const std::filesystem::path& file, std::string node
 
 std::optional<std::string> ConnectionLog::reopen() {
     if (!owned_) return std::nullopt;
-    std::FILE* fresh = std::fopen(file_.c_str(), "a");
+    std::FILE* fresh = open_append(file_);
     if (fresh == nullptr) return "cannot open " + file_.string() + " for appending: " + std::strerror(errno);
     std::lock_guard lock(mu_);
     std::fclose(std::exchange(out_, fresh));

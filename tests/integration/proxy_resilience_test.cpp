@@ -263,7 +263,7 @@ bool file_gets(const std::filesystem::path& file, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("SIGHUP reopens the connection log by name, as logrotate expects", "[proxy][log]") {
+TEST_CASE("SIGHUP reopens the connection log by name, as logrotate expects; new logs are 0640", "[proxy][log]") {
     Env env;
     CaService service(env.ca, work_dir("hup-ca"));
     ProxyNode proxy(env.ca, service.port(), work_dir("hup-node"), env.dir / "origin-root.pem", env.options());
@@ -276,6 +276,9 @@ TEST_CASE("SIGHUP reopens the connection log by name, as logrotate expects", "[p
     proxy.child().kill(SIGHUP);
     INFO(proxy.log() << read_file(rotated));
     REQUIRE(file_gets(log, "\"log_reopened\""));
+    // Client addresses and visited hosts: the file the node creates is not world-readable.
+    using std::filesystem::perms;
+    CHECK((std::filesystem::status(log).permissions() & (perms::others_all | perms::group_write)) == perms::none);
     REQUIRE(curl_via(proxy, env.root(), env.url("good.test.example", "/?second")).status == 200);
     CHECK(!proxy.last_record("good.test.example").is_null());  // the new file has the second connection
     CHECK(proxy.record_count("good.test.example") == 1);
