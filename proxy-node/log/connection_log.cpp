@@ -27,7 +27,11 @@ std::FILE* open_append(const std::filesystem::path& file) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) return nullptr;
     std::FILE* out = ::fdopen(fd, "a");
-    if (out == nullptr) ::close(fd);
+    if (out == nullptr) {
+        const int err = errno;  // for the caller's message, past close()
+        ::close(fd);
+        errno = err;
+    }
     return out;
 }
 
