@@ -112,11 +112,11 @@ struct Latencies {
     }
 };
 
-// A phase's rate and the CPU it took per operation (microseconds).
+// The CPU a phase took per operation (microseconds), one figure per round.
 struct PhaseCost {
-    std::vector<double> cpu_us;  // per round
-    void add(double cpu_seconds, double rate, double wall_seconds) {
-        if (rate > 0 && wall_seconds > 0) cpu_us.push_back(cpu_seconds * 1e6 / (rate * wall_seconds));
+    std::vector<double> cpu_us;
+    void add(const std::vector<double>& per_op) {
+        if (!per_op.empty()) cpu_us.push_back(per_op.front());
     }
 };
 
@@ -140,14 +140,11 @@ double raw_rate(const bench::BenchCa& ca, const Options& o, PhaseCost* cost = nu
             keys.back() = copy;
     }
     const auto digest = ossl::sha256(ossl::as_bytes("a to-be-signed certificate"));
-    const double cpu0 = bench::process_cpu_seconds();
-    const auto t0 = std::chrono::steady_clock::now();
+    const bench::CpuMeter meter({0});
     const double rate = bench::measure_rate(o.hsm_threads, o.phase, [&](int t) {
         sessions[static_cast<std::size_t>(t)]->sign(keys[static_cast<std::size_t>(t)], CKM_ECDSA, digest);
     });
-    if (cost != nullptr)
-        cost->add(bench::process_cpu_seconds() - cpu0, rate,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (cost != nullptr) cost->add(meter.us_per_op(rate));
     return rate;
 }
 
@@ -212,8 +209,7 @@ void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& la
     ca::NodeIdentity node{"bench-node", std::string(64, 'a'), false};
     for (int round = 0; round < o.rounds; ++round) {
     out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
-    const double cpu0 = bench::process_cpu_seconds();
-    const auto t0 = std::chrono::steady_clock::now();
+    const bench::CpuMeter meter({0});
     // As the service drives it: as many issuing threads as HSM threads, each keeping its
     // share of `clients` requests in flight through the asynchronous API (a completion per
     // durable audit record, no thread parked per request).
@@ -234,8 +230,7 @@ void in_process_rounds(const bench::BenchCa& ca, const Options& o, Latencies& la
         });
     }));
     window.drain();
-    out.cost.add(bench::process_cpu_seconds() - cpu0, out.measured.back(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    out.cost.add(meter.us_per_op(out.measured.back()));
     std::printf("  round %d: raw %.0f/s, in-process %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
     }
     for (auto& v : per_thread) lat.add(v);
@@ -450,15 +445,14 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
     };
     for (int round = 0; round < o.rounds; ++round) {
         out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
-        const double service0 = bench::process_cpu_seconds(service.pid()), client0 = bench::process_cpu_seconds();
-        const auto t0 = std::chrono::steady_clock::now();
+        const bench::CpuMeter meter({service.pid(), 0});
         const DriverResult r = drive(clients, o.phase, body_for, latencies);
-        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double service_cpu = bench::process_cpu_seconds(service.pid()) - service0, client_cpu = bench::process_cpu_seconds() - client0;
         out.measured.push_back(r.per_second);
-        out.cost.add(service_cpu + client_cpu, r.per_second, wall);
-        out.service_cost.add(service_cpu, r.per_second, wall);
-        out.client_cost.add(client_cpu, r.per_second, wall);
+        if (const auto us = meter.us_per_op(r.per_second); !us.empty()) {
+            out.cost.add({us[0] + us[1]});
+            out.service_cost.add({us[0]});
+            out.client_cost.add({us[1]});
+        }
         failures += r.failures;
         std::printf("  round %d: raw %.0f/s, end-to-end %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
     }

@@ -274,16 +274,12 @@ struct CpuCost {
 
 // Runs `phase` and adds its CPU per completed connection to `cost`.
 RateResult metered(CpuCost& cost, int node_pid, int ca_pid, const std::function<RateResult()>& phase) {
-    const double self0 = bench::process_cpu_seconds();
-    const double node0 = node_pid != 0 ? bench::process_cpu_seconds(node_pid) : 0;
-    const double ca0 = bench::process_cpu_seconds(ca_pid);
-    const auto start = Clock::now();
+    const bench::CpuMeter meter({0, node_pid, ca_pid});  // node_pid 0 (direct): that slot is unused
     const RateResult r = phase();
-    const double connections = r.per_second * std::chrono::duration<double>(Clock::now() - start).count();
-    if (connections > 0) {
-        cost.self_us.push_back((bench::process_cpu_seconds() - self0) * 1e6 / connections);
-        if (node_pid != 0) cost.node_us.push_back((bench::process_cpu_seconds(node_pid) - node0) * 1e6 / connections);
-        cost.ca_us.push_back((bench::process_cpu_seconds(ca_pid) - ca0) * 1e6 / connections);
+    if (const auto us = meter.us_per_op(r.per_second); !us.empty()) {
+        cost.self_us.push_back(us[0]);
+        if (node_pid != 0) cost.node_us.push_back(us[1]);
+        cost.ca_us.push_back(us[2]);
     }
     return r;
 }

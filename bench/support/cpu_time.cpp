@@ -7,6 +7,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace bench {
 
@@ -29,6 +30,20 @@ double process_cpu_seconds(int pid) {
         if (i == 15) stime = std::stoull(f);
     }
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+CpuMeter::CpuMeter(std::vector<int> pids) : pids_(std::move(pids)) {
+    for (int pid : pids_) start_cpu_.push_back(process_cpu_seconds(pid));
+    start_ = std::chrono::steady_clock::now();
+}
+
+std::vector<double> CpuMeter::us_per_op(double rate) const {
+    const double operations = rate * std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::vector<double> out;
+    if (operations <= 0) return out;
+    for (std::size_t i = 0; i < pids_.size(); ++i)
+        out.push_back((process_cpu_seconds(pids_[i]) - start_cpu_[i]) * 1e6 / operations);
+    return out;
 }
 
 }  // namespace bench

@@ -73,7 +73,7 @@ Bytes time(std::chrono::system_clock::time_point t) {
     char buf[16];
     char* o = buf;
     auto digits = [&o](int v, int width) {
-        for (int i = width - 1; i >= 0; --i, v /= 10) o[i] = static_cast<char>('0' + v % 10);
+        ossl::put_decimal(o, v, width);
         o += width;
     };
     if (utc) digits(year % 100, 2);

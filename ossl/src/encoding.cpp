@@ -39,6 +39,10 @@ std::optional<Bytes> from_hex(std::string_view hex) {
     return out;
 }
 
+void put_decimal(char* out, int value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10) out[i] = static_cast<char>('0' + value % 10);
+}
+
 std::string to_base64(std::span<const std::uint8_t> bytes) {
     std::string out((bytes.size() + 2) / 3 * 4, '=');
     char* o = out.data();

@@ -1,5 +1,6 @@
 #include "protocol/time.hpp"
 
+#include "ossl/encoding.hpp"
 
 namespace protocol {
 
@@ -30,9 +31,7 @@ std::string rfc3339(system_clock::time_point t) {
     const int year = static_cast<int>(ymd.year());
     // YYYY-MM-DDTHH:MM:SSZ, formatted by hand: snprintf is a visible share of issuance.
     std::string out(kRfc3339Length, '-');
-    auto put = [&out](std::size_t at, int v, int width) {
-        for (int i = width - 1; i >= 0; --i, v /= 10) out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + v % 10);
-    };
+    auto put = [&out](std::size_t at, int v, int width) { ossl::put_decimal(out.data() + at, v, width); };
     put(0, year, 4);
     put(5, static_cast<int>(static_cast<unsigned>(ymd.month())), 2);
     put(8, static_cast<int>(static_cast<unsigned>(ymd.day())), 2);

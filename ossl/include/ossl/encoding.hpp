@@ -23,6 +23,11 @@ constexpr int hex_digit_value(char c) {
 std::string to_hex(std::span<const std::uint8_t> bytes);
 std::optional<Bytes> from_hex(std::string_view hex);
 
+// Writes the non-negative `value` as exactly `width` decimal digits at `out` (zero-padded,
+// higher digits dropped): the fixed-width fields of certificate and RFC 3339 times, without
+// snprintf on the issuance path.
+void put_decimal(char* out, int value, int width);
+
 std::string to_base64(std::span<const std::uint8_t> bytes);
 // Strict standard base64 (RFC 4648 section 4, padded, no whitespace); nullopt if malformed.
 std::optional<Bytes> from_base64(std::string_view text);
