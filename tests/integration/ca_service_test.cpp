@@ -125,12 +125,18 @@ TEST_CASE("two leaves never share a serial", "[ca-service][invariant3]") {
     CaService svc(ca, work_dir("serials"));
     std::set<std::string> serials;
     const auto key = new_public_key_b64();
-    for (int i = 0; i < 20; ++i) {
+    // More than two of the issuer's 64-serial blocks of randomness.
+    constexpr int kLeaves = 150;
+    for (int i = 0; i < kLeaves; ++i) {
         auto r = post_leaf(ca, svc, node(ca), leaf_request_json({"s" + std::to_string(i) + ".example.com"}, key));
         REQUIRE(r.status == 200);
-        serials.insert(Json::parse(r.body)["serial"].get<std::string>());
+        const auto serial = Json::parse(r.body)["serial"].get<std::string>();
+        INFO(serial);
+        CHECK(serial.size() == 32);                       // 16 octets, no leading zero octet
+        CHECK(std::string("4567").find(serial[0]) != std::string::npos);  // positive, top bit clear
+        serials.insert(serial);
     }
-    CHECK(serials.size() == 20);
+    CHECK(serials.size() == kLeaves);
 }
 
 TEST_CASE("only verified service-PKI identities are served", "[ca-service][invariant2]") {
