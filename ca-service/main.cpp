@@ -11,6 +11,7 @@
 #include "ossl/pem.hpp"
 #include "policy/issuance_policy.hpp"
 #include "policy/rate_limiter.hpp"
+#include "resources/open_files.hpp"
 
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +28,10 @@ constexpr const char* kUsage =
     "  SIGTERM or SIGINT stops the service after in-flight requests; a final audit\n"
     "  checkpoint is signed on the way out.\n";
 constexpr std::chrono::seconds kUnavailableRetryAfter{5};
+// Descriptors: one per client connection; the rest (listener, audit files, state, the HSM
+// module's files, epoll and thread wake-ups) fit in the reserve.
+constexpr unsigned kDescriptorsPerConnection = 1;
+constexpr std::uint64_t kReservedDescriptors = 64;
 
 ca::policy::PolicyConfig policy_config(const ca::PolicySection& p) {
     ca::policy::PolicyConfig c;
@@ -42,7 +47,12 @@ ca::policy::PolicyConfig policy_config(const ca::PolicySection& p) {
 }
 
 int run(const std::filesystem::path& config_file) {
-    const ca::ServiceConfig config = ca::load_service_config(config_file);
+    ca::ServiceConfig config = ca::load_service_config(config_file);
+    const auto budget = resources::fit_connections(resources::raise_open_file_limit(), "server.max_connections",
+                                                 config.server.max_connections, kDescriptorsPerConnection,
+                                                 kReservedDescriptors);
+    if (!budget.warning.empty()) std::cerr << "ca-service: " << budget.warning << "\n";
+    config.server.max_connections = budget.max_connections;
     if (!config.hsm.softhsm2_conf.empty()) ::setenv("SOFTHSM2_CONF", config.hsm.softhsm2_conf.c_str(), 1);
 
     // Signals are taken by one thread with sigwait, so every other thread blocks them.
@@ -81,7 +91,8 @@ int run(const std::filesystem::path& config_file) {
         std::cerr << "ca-service: signal " << sig << ", stopping\n";
         server.stop();
     });
-    std::cerr << "ca-service: listening on " << config.listen.host << ":" << config.listen.port << " (TLS 1.3, mTLS)\n";
+    std::cerr << "ca-service: listening on " << config.listen.host << ":" << config.listen.port
+              << " (TLS 1.3, mTLS; up to " << config.server.max_connections << " connections at once)\n";
     try {
         server.run();
     } catch (...) {

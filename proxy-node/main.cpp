@@ -11,6 +11,7 @@
 #include "inspect/rule_set.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
+#include "resources/open_files.hpp"
 #include "server/proxy_server.hpp"
 #include "upstream/upstream_verifier.hpp"
 
@@ -25,6 +26,11 @@ constexpr const char* kUsage =
     "usage: proxy-node --config FILE\n"
     "  FILE is the proxy-node.toml written by hsm-setup for this node.\n"
     "  SIGTERM or SIGINT: stop accepting, let open connections finish (limits.drain_timeout_seconds), exit.\n";
+// Descriptors: an intercepted connection holds the client's socket and the upstream's; the
+// reserve covers listeners, the log, management answers, epoll and timers (plus one per
+// connection to the ca-service, added where it is used).
+constexpr unsigned kDescriptorsPerConnection = 2;
+constexpr std::uint64_t kReservedDescriptors = 64;
 
 }  // namespace
 
@@ -35,8 +41,13 @@ int main(int argc, char** argv) {
     }
     try {
         ::signal(SIGPIPE, SIG_IGN);
-        const proxy::NodeConfig config = proxy::load_node_config(argv[2]);
+        proxy::NodeConfig config = proxy::load_node_config(argv[2]);
         proxy::ConnectionLog log(config.connection_log, config.name);
+        const auto budget = resources::fit_connections(resources::raise_open_file_limit(), "limits.max_connections",
+                                                     config.limits.max_connections, kDescriptorsPerConnection,
+                                                     kReservedDescriptors + config.ca_service.connections);
+        if (!budget.warning.empty()) log.event("max_connections_reduced", budget.warning);
+        config.limits.max_connections = budget.max_connections;
         proxy::Metrics metrics;
         proxy::UpstreamVerifier upstream(config.upstream);
         proxy::LeafKeyRing keys(config.leaf.key_rotation);

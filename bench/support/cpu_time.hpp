@@ -8,10 +8,6 @@
 
 namespace bench {
 
-// CPU seconds (user + system, all threads) used so far by this process, or by process `pid`
-// (read from /proc; 0 when it cannot be read, e.g. the process has exited).
-double process_cpu_seconds(int pid = 0);
-
 // CPU of some processes over one phase, from construction: microseconds of CPU per operation
 // for each, given the phase's rate (operations per second; the wall time is the meter's own).
 class CpuMeter {

@@ -26,7 +26,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <iostream>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -46,7 +48,15 @@ constexpr std::size_t kMaxAdminBody = 4096;
 constexpr int kListenBacklog = 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::chrono::milliseconds kAcceptPause{10};      // at max_connections, before looking again
+// After a failed accept (out of descriptors or memory): the connection stays queued and
+// accept() would fail again at once, so the loop waits instead of spinning a CPU.
+constexpr std::chrono::milliseconds kAcceptErrorPause{50};
+constexpr std::chrono::seconds kAcceptErrorReportEvery{10};  // at most one stderr line per period
 constexpr std::chrono::seconds kCloseNotifyGrace{1};      // for the peer's close_notify
+// A refusal sent before the request was read in full: the rest is read and dropped for this
+// long, up to this much, before the connection closes (see drain_before_close).
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::size_t kLingerBytes = 1 << 20;
 constexpr unsigned kIoThreadsPerCore = 2;                  // the default of server.io_threads
 
 std::optional<NodeIdentity> identity_of(SSL* ssl) {
@@ -170,6 +180,8 @@ struct ApiServer::Impl {
     std::size_t issuing = 0;   // issue_async calls whose completion has not run yet
     std::size_t busy = 0;      // requests read and not yet answered
     std::atomic<std::size_t> connections{0};
+    std::uint64_t accept_failures = 0;  // since the last report (the accept loop's alone)
+    std::optional<std::chrono::steady_clock::time_point> last_accept_report;
     std::atomic<bool> stopping{false};
     asio::ssl::context tls{asio::ssl::context::tls_server};
 
@@ -397,6 +409,24 @@ struct ApiServer::Impl {
         co_return !ec && n > 0;
     }
 
+    // A lingering close, after an answer sent while the client may still be sending (an
+    // oversized or malformed request): closing a socket with unread data makes the kernel
+    // reset the connection, and the reset can reach the client before it has read the answer,
+    // which it then never sees. So what keeps arriving is read and dropped, bounded in time
+    // and bytes, before the close.
+    asio::awaitable<void> drain_before_close(Connection& c) {
+        set_deadline(c, Clock::now() + kLingerTime);
+        std::string sink(kReadChunk, '\0');
+        std::size_t dropped = 0;
+        while (dropped < kLingerBytes) {
+            std::error_code ec;
+            const std::size_t n =
+                co_await c.stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+            if (ec || n == 0) break;
+            dropped += n;
+        }
+    }
+
     asio::awaitable<void> session(std::shared_ptr<Connection> c) {
         const auto& sc = config.server;
         set_deadline(*c, Clock::now() + sc.read_timeout);
@@ -429,6 +459,7 @@ struct ApiServer::Impl {
                 const http::Response refusal = error_response(
                     {protocol::ErrorCode::malformed_request, "the HTTP request could not be processed: " + head.problem});
                 co_await send(*c, refusal, false);
+                co_await drain_before_close(*c);
                 co_return;
             }
             if (req.content_length > protocol::kMaxBodyBytes) {
@@ -437,6 +468,7 @@ struct ApiServer::Impl {
                     {protocol::ErrorCode::body_too_large,
                      "request bodies are limited to " + std::to_string(protocol::kMaxBodyBytes) + " bytes"});
                 co_await send(*c, refusal, false);
+                co_await drain_before_close(*c);
                 co_return;
             }
             buf.erase(0, head.head_bytes);
@@ -498,9 +530,29 @@ struct ApiServer::Impl {
             std::error_code ec;
             tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
             if (!acceptor.is_open()) co_return;
-            if (ec) continue;  // e.g. the client reset before accept; out of descriptors: retried
+            if (ec) {
+                report_accept_failure(ec);
+                pause.expires_after(kAcceptErrorPause);
+                co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                if (!acceptor.is_open()) co_return;
+                continue;
+            }
             start_session(std::move(socket));
         }
+    }
+
+    // Asio retries a connection reset before accept by itself; what reaches here (EMFILE,
+    // ENFILE, ENOBUFS) lasts, and is worth a line, though not one per attempt.
+    void report_accept_failure(const std::error_code& ec) {
+        ++accept_failures;
+        const auto now = std::chrono::steady_clock::now();
+        if (last_accept_report && now - *last_accept_report < kAcceptErrorReportEvery) return;
+        std::cerr << "ca-service: cannot accept connections: " << ec.message() << " (" << accept_failures
+                  << (accept_failures == 1 ? " failure" : " failures")
+                  << "); new clients wait in the listen backlog, retried every " << kAcceptErrorPause.count()
+                  << " ms\n";
+        last_accept_report = now;
+        accept_failures = 0;
     }
 };
 

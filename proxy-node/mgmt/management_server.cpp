@@ -6,6 +6,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -17,6 +18,8 @@ namespace {
 
 constexpr std::size_t kMaxManagementHead = 4096;
 constexpr std::chrono::seconds kManagementTimeout{5};
+// A failed accept (out of descriptors) would fail again at once: wait rather than spin.
+constexpr std::chrono::milliseconds kAcceptBackoff{50};
 
 std::string response(int status, std::string_view type, const std::string& body) {
     std::string_view text = status == 200   ? "OK"
@@ -69,11 +72,16 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
 }  // namespace
 
 asio::awaitable<void> serve_management(ManagementContext ctx, asio::ip::tcp::acceptor& acceptor) {
+    asio::steady_timer backoff(acceptor.get_executor());
     for (;;) {
         asio::error_code ec;
         auto socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-        if (ec) continue;
+        if (ec) {
+            backoff.expires_after(kAcceptBackoff);
+            co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            continue;
+        }
         asio::co_spawn(acceptor.get_executor(), answer(ctx, std::move(socket)), asio::detached);
     }
 }

@@ -69,21 +69,21 @@ access::Address client_address(const asio::ip::address& a) {
     return out;
 }
 
-// Refused clients are always counted, but a scan from an unlisted network must not flood the
-// log: at most kRefusalLinesPerSecond lines a second per listener, then one line saying how
-// many were left out.
-class RefusalLogLimit {
+// Lines about one kind of event, at most `lines` per `period`; the rest are counted, and the
+// next line admitted says how many were left out. A scan from an unlisted network or a
+// listener out of descriptors must not flood the log.
+class LogRateLimit {
 public:
-    static constexpr unsigned kRefusalLinesPerSecond = 20;
+    LogRateLimit(unsigned lines, std::chrono::seconds period) : lines_(lines), period_(period) {}
 
-    // True when this refusal may be logged; `suppressed` is then the count left out before it.
+    // True when this event may be logged; `suppressed` is then the count left out before it.
     bool admit(std::uint64_t& suppressed) {
         const auto now = std::chrono::steady_clock::now();
-        if (now - window_start_ >= std::chrono::seconds(1)) {
+        if (now - window_start_ >= period_) {
             window_start_ = now;
             in_window_ = 0;
         }
-        if (++in_window_ > kRefusalLinesPerSecond) {
+        if (++in_window_ > lines_) {
             ++suppressed_;
             return false;
         }
@@ -92,15 +92,19 @@ public:
     }
 
 private:
+    const unsigned lines_;
+    const std::chrono::seconds period_;
     std::chrono::steady_clock::time_point window_start_{};
     unsigned in_window_ = 0;
     std::uint64_t suppressed_ = 0;
 };
 
+constexpr unsigned kRefusalLinesPerSecond = 20;
+
 // Only access.allowed_clients may use the proxy. Others are closed before a byte of theirs
 // is read or a byte written (an unlisted network learns nothing about the proxy), logged
 // (rate-limited) and counted.
-bool client_allowed(ProxyContext& ctx, tcp::socket& socket, RefusalLogLimit& log_limit) {
+bool client_allowed(ProxyContext& ctx, tcp::socket& socket, LogRateLimit& log_limit) {
     asio::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
     if (!ec && ctx.clients.allows(client_address(remote.address()))) return true;
@@ -119,7 +123,7 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket, RefusalLogLimit& log
             ctx.log.event("refusals_not_logged", std::to_string(suppressed) +
                                                      " connections from clients outside access.allowed_clients were "
                                                      "refused without a line each (over " +
-                                                     std::to_string(RefusalLogLimit::kRefusalLinesPerSecond) +
+                                                     std::to_string(kRefusalLinesPerSecond) +
                                                      " a second); proxy_refusals_total counts them all");
         ctx.log.write(rec);
     }
@@ -130,7 +134,8 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket, RefusalLogLimit& log
 asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
                                   std::vector<std::unique_ptr<asio::io_context>>& workers) {
     std::size_t next = 0;
-    RefusalLogLimit refusal_log_limit;
+    LogRateLimit refusal_log_limit(kRefusalLinesPerSecond, std::chrono::seconds(1));
+    LogRateLimit accept_failure_log_limit(1, std::chrono::seconds(10));
     asio::steady_timer backoff(acceptor.get_executor());
     for (;;) {
         asio::io_context& target = *workers[next++ % workers.size()];
@@ -139,6 +144,13 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
         if (!acceptor.is_open()) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
+            std::uint64_t suppressed = 0;
+            if (accept_failure_log_limit.admit(suppressed))
+                ctx.log.event("accept_failed",
+                              ec.message() + "; new clients wait in the listen backlog, retried every " +
+                                  std::to_string(kAcceptBackoff.count()) + " ms" +
+                                  (suppressed > 0 ? " (" + std::to_string(suppressed) + " more failures since the last line)"
+                                                  : std::string()));
             backoff.expires_after(kAcceptBackoff);
             co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
@@ -224,7 +236,8 @@ int run_proxy(ProxyContext& ctx) {
     ctx.log.event("listening", "proxy " + listening +
                                    ", management " + cfg.management_listen.host + ":" +
                                    std::to_string(cfg.management_listen.port) + ", " + std::to_string(threads) +
-                                   " worker threads");
+                                   " worker threads, up to " + std::to_string(cfg.limits.max_connections) +
+                                   " connections at once");
     std::vector<std::thread> pool;
     for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&, i] { workers[i]->run(); });
     main_io.run();

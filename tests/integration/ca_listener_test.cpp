@@ -21,8 +21,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 using namespace testing_support;
 using Catch::Matchers::ContainsSubstring;
@@ -124,6 +127,39 @@ std::string get(const std::string& path, const std::string& extra = "") {
 }
 
 std::filesystem::path work_dir(const std::string& name) { return make_temp_dir("splitca-" + name); }
+
+// Plain TCP connections that send nothing: each holds a descriptor of the service once accepted.
+class IdleConnections {
+public:
+    IdleConnections() = default;
+    IdleConnections(const IdleConnections&) = delete;
+    IdleConnections& operator=(const IdleConnections&) = delete;
+    ~IdleConnections() { close_all(); }
+    void open(std::uint16_t port, int n) {
+        for (int i = 0; i < n; ++i) {
+            const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_port = htons(port);
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+            fds_.push_back(fd);
+        }
+    }
+    void close_all() {
+        for (int fd : fds_) ::close(fd);
+        fds_.clear();
+    }
+
+private:
+    std::vector<int> fds_;
+};
+
+std::size_t open_descriptors(int pid) {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+    return n;
+}
 
 }  // namespace
 
@@ -259,6 +295,68 @@ TEST_CASE("the listener's timeouts and connection limits", "[ca-service][listene
         t.join();
         CHECK(third_ok.load());
     }
+}
+
+TEST_CASE("a refusal sent before the body was read still reaches a client that is still sending",
+          "[ca-service][listener]") {
+    // Closing with the body unread would make the kernel reset the connection: the client's
+    // next write fails and it never reads the answer (curl then reports no response at all).
+    // The service reads and drops the rest first, for a while (a lingering close).
+    ::signal(SIGPIPE, SIG_IGN);  // a write into a reset connection fails instead of ending the test
+    const auto& ca = TestCa::shared();
+    CaService svc(ca, work_dir("listener-linger"));
+    auto ctx = node_context(ca);
+    const std::string chunk(8 * 1024, 'x');
+    for (const std::string head : {"POST /v1/leaf HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: 65536\r\n\r\n",  // over the 16 KiB limit: 413
+                                   "POST /v1/leaf HTTP/1.1\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n"}) {
+        RawClient c(ctx.get(), svc.port());
+        REQUIRE(c.connected());
+        REQUIRE(c.send(head));
+        bool sent_all = true;
+        for (int i = 0; i < 8 && sent_all; ++i) {  // a slow uploader, still sending after the answer
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            sent_all = c.send(chunk);
+        }
+        CHECK(sent_all);
+        const std::string answer = c.response();
+        CHECK_THAT(answer, StartsWith(head.find("65536") != std::string::npos ? "HTTP/1.1 413 " : "HTTP/1.1 400 "));
+    }
+}
+
+TEST_CASE("the connection limit fits the open-file limit; out of descriptors, accepting pauses instead of spinning",
+          "[ca-service][listener]") {
+    const auto& ca = TestCa::shared();
+    ServiceOptions opts;
+    opts.launcher = {"prlimit", "--nofile=100:100", "--"};
+    CaService svc(ca, work_dir("listener-descriptors"), opts);
+    INFO(svc.log());
+    // (100 descriptors - 64 kept for the service's own files) / 1 a connection.
+    CHECK_THAT(svc.log(), ContainsSubstring("server.max_connections is 1024 but the open-file limit of 100 "
+                                            "descriptors leaves room for 36"));
+    CHECK_THAT(svc.log(), ContainsSubstring("up to 36 connections at once"));
+
+    // The soft limit lowered under the running service to what it holds: accept() now fails
+    // with EMFILE while the clients stay queued.
+    const int pid = svc.pid();
+    const std::string held = std::to_string(open_descriptors(pid));
+    REQUIRE(run({"prlimit", "--pid", std::to_string(pid), "--nofile=" + held + ":"}).exit_code == 0);
+    IdleConnections idle;
+    idle.open(svc.port(), 5);
+    for (int i = 0; i < 50 && svc.log().find("cannot accept connections") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_THAT(svc.log(), ContainsSubstring("cannot accept connections: Too many open files"));
+    const double cpu_before = process_cpu_seconds(pid);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    CHECK(process_cpu_seconds(pid) - cpu_before < 0.3);  // an accept loop retrying at once burns ~1 s a second
+
+    // Room again: the service takes new clients by itself.
+    REQUIRE(run({"prlimit", "--pid", std::to_string(pid), "--nofile=100:"}).exit_code == 0);
+    idle.close_all();
+    const auto dir = ca.dir / "nodes/node-1";
+    const auto health = curl_request(ca, svc.url("/healthz"), (dir / "node.pem").string(), (dir / "node.key").string());
+    INFO(health.curl_error << health.body);
+    CHECK(health.status == 200);
 }
 
 TEST_CASE("the removed worker_threads key is refused with its replacement named", "[ca-service][listener]") {

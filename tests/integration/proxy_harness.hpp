@@ -31,13 +31,14 @@ struct ProxyOptions {
     std::string sections;                      // extra tables appended at the end ([access], [bypass])
     std::string node = "node-1";               // identity from the TestCa's nodes/<node>/
     std::string inspection;                    // lines for [inspection] (and its sub-tables)
+    std::vector<std::string> launcher;         // argv before the binary's, e.g. {"prlimit", "--nofile=100:100", "--"}
 };
 
 class ProxyNode {
 public:
     ProxyNode(const TestCa& ca, std::uint16_t ca_port, std::filesystem::path work, const std::filesystem::path& extra_ca,
               ProxyOptions options = {})
-        : ca_(ca), work_(std::move(work)), port_(free_port()), mgmt_port_(free_port()) {
+        : ca_(ca), work_(std::move(work)), port_(free_port()), mgmt_port_(free_port()), launcher_(options.launcher) {
         std::filesystem::create_directories(work_);
         const auto& d = ca.dir;
         std::ofstream cfg(config_file());
@@ -61,9 +62,10 @@ public:
     ~ProxyNode() { child_.reset(); }
 
     void start() {
-        child_ = std::make_unique<Child>(
-            std::vector<std::string>{(kBinDir / "proxy-node").string(), "--config", config_file().string()},
-            work_ / "proxy.log");
+        std::vector<std::string> argv = launcher_;
+        for (const auto& a : {(kBinDir / "proxy-node").string(), std::string("--config"), config_file().string()})
+            argv.push_back(a);
+        child_ = std::make_unique<Child>(argv, work_ / "proxy.log");
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (std::chrono::steady_clock::now() < deadline) {
             if (!child_->running()) throw std::runtime_error("proxy-node exited:\n" + log());
@@ -148,6 +150,7 @@ private:
     std::filesystem::path work_;
     std::uint16_t port_;
     std::uint16_t mgmt_port_;
+    std::vector<std::string> launcher_;
     std::unique_ptr<Child> child_;
 };
 

@@ -223,6 +223,45 @@ TEST_CASE("malformed requests, garbage and stalled handshakes end cleanly withou
     CHECK((timeout_logged || malformed_logged));
 }
 
+TEST_CASE("the connection limit fits the open-file limit; beyond it clients get 503 at once", "[proxy][limits]") {
+    Env env;
+    CaService service(env.ca, work_dir("files-ca"));
+    auto options = env.options();
+    options.launcher = {"prlimit", "--nofile=100:100", "--"};
+    ProxyNode proxy(env.ca, service.port(), work_dir("files-node"), env.dir / "origin-root.pem", options);
+    INFO(proxy.log());
+    // (100 descriptors - 64 kept - 4 for the ca-service connections) / 2 a connection.
+    CHECK_THAT(proxy.log(), ContainsSubstring("\"event\":\"max_connections_reduced\""));
+    CHECK_THAT(proxy.log(), ContainsSubstring("limits.max_connections is 20000 but the open-file limit of 100 "
+                                              "descriptors leaves room for 16"));
+    CHECK_THAT(proxy.log(), ContainsSubstring("up to 16 connections at once"));
+
+    auto active_is = [&](int n) {
+        const std::string want = "\"active_connections\":" + std::to_string(n) + ",";
+        for (int i = 0; i < 100; ++i) {
+            if (run({"curl", "-s", "--max-time", "2", proxy.mgmt_url("/healthz")}).output.find(want) != std::string::npos)
+                return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+    std::vector<std::unique_ptr<RawClient>> idle;
+    for (int i = 0; i < 16; ++i) idle.push_back(std::make_unique<RawClient>(proxy.port()));
+    REQUIRE(active_is(16));
+    {  // One more is told at once, rather than left to fail for want of a descriptor.
+        RawClient extra(proxy.port());
+        bool closed = false;
+        const auto page = extra.read_all(std::chrono::seconds(5), closed);
+        CHECK(page.starts_with("HTTP/1.1 503 "));
+        CHECK(closed);
+    }
+    idle.clear();
+    REQUIRE(active_is(0));
+    const auto fetched = curl_via(proxy, env.root(), env.url("good.test.example"));
+    INFO(fetched.output);
+    CHECK(fetched.status == 200);
+}
+
 TEST_CASE("SIGTERM: stop accepting, let open connections finish, exit", "[proxy][shutdown]") {
     Env env;
     CaService service(env.ca, work_dir("drain-ca"));

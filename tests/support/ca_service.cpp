@@ -71,9 +71,10 @@ CaService::CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOp
 CaService::~CaService() { child_.reset(); }
 
 void CaService::start() {
-    child_ = std::make_unique<Child>(
-        std::vector<std::string>{(kBinDir / "ca-service").string(), "--config", config_file().string()},
-        work_ / "service.log", options_.env);
+    std::vector<std::string> argv = options_.launcher;
+    for (const auto& a : {(kBinDir / "ca-service").string(), std::string("--config"), config_file().string()})
+        argv.push_back(a);
+    child_ = std::make_unique<Child>(argv, work_ / "service.log", options_.env);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
         if (!child_->running()) throw std::runtime_error("ca-service exited:\n" + log());
@@ -100,6 +101,8 @@ void CaService::kill9() {
 }
 
 bool CaService::running() { return child_ && child_->running(); }
+
+int CaService::pid() const { return child_ ? child_->pid() : -1; }
 
 std::string CaService::url(const std::string& path) const {
     return "https://127.0.0.1:" + std::to_string(port_) + path;

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace testing_support {
 
@@ -20,6 +21,7 @@ struct ServiceOptions {
     std::string module;            // empty: SoftHSM
     std::map<std::string, std::string> env;
     std::size_t checkpoint_every = 1000;
+    std::vector<std::string> launcher;  // argv before the binary's, e.g. {"prlimit", "--nofile=100:100", "--"}
 };
 
 class CaService {
@@ -33,6 +35,7 @@ public:
     void stop();               // SIGTERM and wait
     void kill9();              // SIGKILL, no cleanup
     bool running();
+    int pid() const;
 
     std::uint16_t port() const { return port_; }
     std::string url(const std::string& path) const;

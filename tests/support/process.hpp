@@ -43,6 +43,10 @@ private:
     bool reaped_ = false;
 };
 
+// CPU seconds (user + system, all threads) used so far by this process, or by process `pid`
+// (read from /proc; 0 when it cannot be read, e.g. the process has exited).
+double process_cpu_seconds(int pid = 0);
+
 std::filesystem::path make_temp_dir(const std::string& prefix);
 std::string read_file(const std::filesystem::path& p);
 
