@@ -1,5 +1,6 @@
 #include "protocol/leaf.hpp"
 
+#include "protocol/json_text.hpp"
 #include "protocol/time.hpp"
 
 #include "strict_json.hpp"
@@ -281,35 +282,7 @@ std::string encode_leaf_request(const LeafRequest& request) {
 
 namespace {
 
-// Appends `s` as a JSON string literal, escaped exactly as nlohmann's dump() escapes it;
-// false (with `out` partly written) for a byte outside ASCII, which the slow path handles.
-bool append_ascii_string(std::string& out, std::string_view s) {
-    out.push_back('"');
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c >= 0x80) return false;
-                if (c < 0x20) {
-                    static constexpr char kHex[] = "0123456789abcdef";
-                    out += "\\u00";
-                    out.push_back(kHex[c >> 4]);
-                    out.push_back(kHex[c & 0xf]);
-                } else {
-                    out.push_back(ch);
-                }
-        }
-    }
-    out.push_back('"');
-    return true;
-}
+using json_text::append_ascii_string;
 
 // The response as dump() writes it (keys in order), without building a JSON tree: the
 // ca-service encodes one per certificate, and the tree costs as much as the TBS build.

@@ -61,6 +61,8 @@ public:
     ConnectionLog& operator=(const ConnectionLog&) = delete;
 
     void write(const ConnectionRecord& record);
+    // The record's line as write() appends it (without the newline), lasting `duration_us`.
+    std::string format(const ConnectionRecord& record, long long duration_us) const;
     // Service events (start, drain, stop) in the same stream.
     void event(const std::string& what, const std::string& detail = "");
 
