@@ -338,6 +338,10 @@ int main(int argc, char** argv) try {
             << (work / "origin-root.pem").string() << "\"\nsystem_trust = false\n[upstream.hosts]\n";
         for (const auto& [n, cert] : by_name) cfg << '"' << n << "\" = \"127.0.0.1\"\n";
         cfg << "[log]\nconnections = \"" << (work / (name + "-connections.jsonl")).string() << "\"\n"
+            // The node's default less loopback, where the origin listens (still checked on
+            // every connection, as in production).
+            << "[access]\ndenied_destinations = [\"0.0.0.0/8\", \"::/128\", \"169.254.0.0/16\", \"fe80::/10\", "
+               "\"224.0.0.0/4\", \"ff00::/8\", \"255.255.255.255/32\"]\n"
             << "[inspection]\n" << inspection;
         cfg.close();
         return std::make_unique<testing_support::Child>(

@@ -2,7 +2,7 @@
 // memory, asks the ca-service for short-lived certificates, validates every upstream as a
 // browser would, and relays. See proxy-node/README.md.
 
-#include "access/client_networks.hpp"
+#include "access/networks.hpp"
 #include "bypass/bypass_policy.hpp"
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
@@ -54,14 +54,16 @@ int main(int argc, char** argv) {
         proxy::CaClient ca(config.ca_service);
         proxy::LeafCache leaves(ca, keys, config.leaf);
         proxy::tls::ClientFacingContext client_tls;
-        proxy::access::ClientNetworks clients(config.allowed_clients);
+        proxy::access::Networks clients(config.allowed_clients);
+        proxy::access::Networks denied_destinations(config.denied_destinations);
         proxy::bypass::BypassPolicy bypass(config.bypass);
         std::unique_ptr<proxy::inspect::RuleSetInspector> inspector;
         if (config.inspection.enabled) {
             inspector = std::make_unique<proxy::inspect::RuleSetInspector>(config.inspection);
             metrics.inspection.declare_rules(inspector->rule_names());
         }
-        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log, clients, bypass, inspector.get()};
+        proxy::ProxyContext ctx{config,  ca,   leaves,      upstream, client_tls, metrics, log, clients, denied_destinations,
+                                bypass, inspector.get()};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;

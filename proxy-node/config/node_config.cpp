@@ -27,7 +27,7 @@ constexpr std::int64_t kMaxBufferBytes = 4 * 1024 * 1024;
 constexpr std::int64_t kMaxLifetimeSeconds = 30LL * 24 * 3600;
 constexpr std::int64_t kMaxLearnSeconds = 30LL * 24 * 3600;
 constexpr std::int64_t kMaxLearnedEntries = 10'000'000;
-constexpr std::size_t kMaxAllowedNetworks = 10000;
+constexpr std::size_t kMaxNetworks = 10000;
 constexpr std::size_t kMaxHostLists = 100;
 constexpr std::size_t kMaxProxyListeners = 16;
 constexpr std::size_t kMaxRuleName = 64;
@@ -79,19 +79,25 @@ bypass::Rule rule(const Reader& r, const std::string& key, bypass::Rule fallback
     r.fail(key, "must be \"refuse\" or \"tunnel\" (is '" + v + "')");
 }
 
-std::vector<access::Network> allowed_clients(const Reader& r) {
-    constexpr const char* kKey = "access.allowed_clients";
-    if (r.node(kKey) == nullptr) return access::default_allowed_clients();
-    const auto texts = r.strings(kKey);
-    if (texts.empty()) r.fail(kKey, "is empty: no client could use the proxy (list networks, e.g. [\"10.0.0.0/8\"])");
-    if (texts.size() > kMaxAllowedNetworks) r.fail(kKey, "more than " + std::to_string(kMaxAllowedNetworks) + " networks");
+// A CIDR list at `key`, or `defaults` when the key is absent.
+std::vector<access::Network> networks_at(const Reader& r, const char* key, std::vector<access::Network> defaults) {
+    if (r.node(key) == nullptr) return defaults;
+    const auto texts = r.strings(key);
+    if (texts.size() > kMaxNetworks) r.fail(key, "more than " + std::to_string(kMaxNetworks) + " networks");
     std::vector<access::Network> out;
     for (const auto& t : texts) {
         std::string error;
         auto n = access::parse_network(t, error);
-        if (!n) r.fail(kKey, error);
+        if (!n) r.fail(key, error);
         out.push_back(std::move(*n));
     }
+    return out;
+}
+
+std::vector<access::Network> allowed_clients(const Reader& r) {
+    constexpr const char* kKey = "access.allowed_clients";
+    auto out = networks_at(r, kKey, access::default_allowed_clients());
+    if (out.empty()) r.fail(kKey, "is empty: no client could use the proxy (list networks, e.g. [\"10.0.0.0/8\"])");
     return out;
 }
 
@@ -263,7 +269,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     r.only_keys("inspection", {"enabled", "eicar", "patterns", "sha256", "max_scan_bytes", "over_limit", "hold_bytes",
                                "stream_types", "non_http", "head_bytes"});
     r.only_keys("threads", {"workers"});
-    r.only_keys("access", {"allowed_clients"});
+    r.only_keys("access", {"allowed_clients", "denied_destinations"});
     r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",
                            "learn_rejected_seconds", "learned_entries", "unsupported_tls", "non_tls", "non_tls_ports"});
 
@@ -353,6 +359,8 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
         std::chrono::seconds(r.integer("limits.drain_timeout_seconds", lim.drain_timeout.count(), 0, 3600));
 
     c.allowed_clients = allowed_clients(r);
+    // An empty list is allowed: the operator's explicit choice to let clients reach anything.
+    c.denied_destinations = networks_at(r, "access.denied_destinations", access::default_denied_destinations());
     c.bypass = bypass_rules(r);
     load_inspection(r, c);
 

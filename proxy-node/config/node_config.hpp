@@ -2,7 +2,7 @@
 // The proxy-node configuration (the proxy-node.toml hsm-setup writes), parsed once into
 // plain structs. Behaviour code never looks at configuration text.
 
-#include "access/client_networks.hpp"
+#include "access/networks.hpp"
 #include "bypass/bypass_rules.hpp"
 #include "settings/toml_reader.hpp"
 
@@ -93,6 +93,9 @@ struct NodeConfig {
     LimitsSection limits;
     // Client networks that may use the proxy listener ([access] allowed_clients).
     std::vector<access::Network> allowed_clients = access::default_allowed_clients();
+    // Destination addresses the proxy never connects to ([access] denied_destinations),
+    // checked on every address a name resolves to.
+    std::vector<access::Network> denied_destinations = access::default_denied_destinations();
     bypass::BypassRules bypass;  // [bypass]
     InspectionSection inspection;
     unsigned worker_threads = 0;  // 0: one per CPU

@@ -48,6 +48,7 @@ int status_for(Reason r) {
         case Reason::certificate_refused:
         case Reason::not_tls:
         case Reason::not_http:
+        case Reason::destination_not_allowed:
         case Reason::inspection: return 403;
         default: return 502;
     }

@@ -1,7 +1,7 @@
 #pragma once
 // Everything a proxied connection needs, handed to it (no globals).
 
-#include "access/client_networks.hpp"
+#include "access/networks.hpp"
 #include "bypass/bypass_policy.hpp"
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
@@ -22,7 +22,8 @@ struct ProxyContext {
     const tls::ClientFacingContext& client_tls;
     Metrics& metrics;
     ConnectionLog& log;
-    const access::ClientNetworks& clients;  // who may use the proxy listener
+    const access::Networks& clients;               // who may use the proxy listener
+    const access::Networks& denied_destinations;   // addresses the proxy never connects to
     bypass::BypassPolicy& bypass;           // what is tunnelled without decrypting
     const inspect::Inspector* inspector = nullptr;  // null: [inspection] enabled = false
 };

@@ -450,6 +450,23 @@ private:
         }
     }
 
+    // Destination access control, on the addresses themselves, so that a name resolving to
+    // the proxy's own host (or to a cloud metadata service) is refused as its literal is.
+    // Denied addresses are dropped; when none is left, the verdict says why.
+    std::optional<Verdict> drop_denied_destinations(const std::string& host, std::vector<tcp::endpoint>& endpoints) const {
+        std::string first_denied;
+        std::erase_if(endpoints, [&](const tcp::endpoint& e) {
+            const access::Network* n = ctx_.denied_destinations.match(access::to_address(e.address()));
+            if (n != nullptr && first_denied.empty()) first_denied = e.address().to_string() + " (in " + n->text + ")";
+            return n != nullptr;
+        });
+        if (!endpoints.empty()) return std::nullopt;
+        const std::string where = normalise_name(host) == first_denied.substr(0, first_denied.find(' '))
+                                      ? first_denied
+                                      : host + " is at " + first_denied;
+        return Verdict{Reason::destination_not_allowed, where + ", which access.denied_destinations refuses"};
+    }
+
     // Resolves (static overrides first, then DNS) and connects; nullopt on success.
     awaitable<std::optional<Verdict>> connect_upstream(const std::string& host, std::uint16_t port) {
         watchdog_->phase(limits_.upstream_connect_timeout);
@@ -467,6 +484,7 @@ private:
             for (const auto& r : results) endpoints.push_back(r.endpoint());
         }
         if (watchdog_->expired()) co_return Verdict{Reason::timeout, "resolving " + host + " timed out"};
+        if (auto refused = drop_denied_destinations(host, endpoints)) co_return refused;
         co_await asio::async_connect(upstream_, endpoints, asio::redirect_error(use_awaitable, ec));
         if (ec || watchdog_->expired()) {
             if (watchdog_->expired()) co_return Verdict{Reason::timeout, "connecting to " + host + " timed out"};

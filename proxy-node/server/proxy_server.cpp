@@ -56,19 +56,6 @@ asio::awaitable<void> refuse_overloaded(tcp::socket socket) {
     co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
 }
 
-access::Address client_address(const asio::ip::address& a) {
-    access::Address out;
-    if (a.is_v4()) {
-        const auto b = a.to_v4().to_bytes();
-        std::copy(b.begin(), b.end(), out.bytes.begin());
-    } else {
-        out.v6 = true;
-        const auto b = a.to_v6().to_bytes();
-        std::copy(b.begin(), b.end(), out.bytes.begin());
-    }
-    return out;
-}
-
 // Lines about one kind of event, at most `lines` per `period`; the rest are counted, and the
 // next line admitted says how many were left out. A scan from an unlisted network or a
 // listener out of descriptors must not flood the log.
@@ -107,7 +94,7 @@ constexpr unsigned kRefusalLinesPerSecond = 20;
 bool client_allowed(ProxyContext& ctx, tcp::socket& socket, LogRateLimit& log_limit) {
     asio::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
-    if (!ec && ctx.clients.allows(client_address(remote.address()))) return true;
+    if (!ec && ctx.clients.allows(access::to_address(remote.address()))) return true;
     ConnectionRecord rec;
     if (!ec) {
         const auto a = remote.address();

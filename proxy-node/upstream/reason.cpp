@@ -40,6 +40,7 @@ std::string_view code(Reason r) {
         case Reason::inspection: return "inspection";
         case Reason::malformed_http: return "malformed_http";
         case Reason::not_http: return "not_http";
+        case Reason::destination_not_allowed: return "destination_not_allowed";
     }
     return "unknown";
 }
@@ -96,6 +97,9 @@ std::string_view describe(Reason r) {
         case Reason::malformed_http: return "The HTTP traffic in the tunnel is malformed, so it cannot be inspected.";
         case Reason::not_http:
             return "The tunnel carries a protocol other than HTTP/1.1, which content inspection does not allow.";
+        case Reason::destination_not_allowed:
+            return "The proxy does not connect to this address: it is in a range the proxy refuses (by default the "
+                   "proxy's own host, link-local, multicast and broadcast addresses).";
     }
     return "Unknown error.";
 }

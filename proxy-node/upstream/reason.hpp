@@ -51,8 +51,10 @@ enum class Reason {
     inspection,      // a rule blocked a request or response body
     malformed_http,  // the decrypted stream is not well-formed HTTP/1.1
     not_http,        // the tunnel carries something other than HTTP/1.1 (or upgrades away from it)
+    // Destination access control.
+    destination_not_allowed,  // every address of the destination is in access.denied_destinations
 };
-inline constexpr Reason kLastReason = Reason::not_http;
+inline constexpr Reason kLastReason = Reason::destination_not_allowed;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

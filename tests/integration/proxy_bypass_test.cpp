@@ -69,7 +69,10 @@ struct Fixture {
 
     std::filesystem::path interception_root() const { return ca.dir / "pki/root-ca.pem"; }
     std::unique_ptr<ProxyNode> proxy(const std::string& name, const std::string& sections) {
-        return std::make_unique<ProxyNode>(ca, service.port(), work_dir(name), origins.root(), options(sections));
+        return proxy(name, options(sections));
+    }
+    std::unique_ptr<ProxyNode> proxy(const std::string& name, ProxyOptions o) {
+        return std::make_unique<ProxyNode>(ca, service.port(), work_dir(name), origins.root(), std::move(o));
     }
 };
 
@@ -389,7 +392,9 @@ TEST_CASE("non-TLS bytes in a tunnel are refused or tunnelled by the configured 
 
 TEST_CASE("clients outside access.allowed_clients are refused before anything is read", "[proxy][access]") {
     auto& f = fixture();
-    auto proxy = f.proxy("access", "[access]\nallowed_clients = [\"127.0.0.2/32\", \"10.0.0.0/8\"]\n");
+    auto o = options("");
+    o.access = "allowed_clients = [\"127.0.0.2/32\", \"10.0.0.0/8\"]\n";
+    auto proxy = f.proxy("access", o);
     const std::string url = f.origins.url("good.test.example");
 
     auto refused = curl_via(*proxy, f.interception_root(), url);
@@ -439,9 +444,48 @@ TEST_CASE("clients outside access.allowed_clients are refused before anything is
     CHECK_THAT(read_file(proxy->connection_log()), ContainsSubstring("\"event\":\"refusals_not_logged\""));
 }
 
+TEST_CASE("destinations in access.denied_destinations are refused, by name and by address", "[proxy][access]") {
+    auto& f = fixture();
+    auto o = options("");
+    o.denied_destinations.clear();  // the node's default: its own host, link-local, multicast, broadcast
+    auto proxy = f.proxy("destinations", o);
+
+    // A name that resolves to loopback (upstream.hosts maps good.test.example to 127.0.0.1):
+    // the client gets the block page over the forged certificate; nothing is connected.
+    auto by_name = curl_via(*proxy, f.interception_root(), f.origins.url("good.test.example"));
+    INFO(by_name.output << proxy->log());
+    CHECK(by_name.status == 403);
+    CHECK_THAT(by_name.headers, ContainsSubstring("X-Proxy-Error: destination_not_allowed"));
+    CHECK_THAT(by_name.body, ContainsSubstring("does not connect to this address"));
+    auto rec = proxy->last_record("good.test.example");
+    CHECK(rec["decision"] == "blocked");
+    CHECK(rec["reason"] == "destination_not_allowed");
+    CHECK(rec["detail"] == "good.test.example is at 127.0.0.1 (in 127.0.0.0/8), which access.denied_destinations refuses");
+    CHECK(rec["upstream"] == "");
+
+    // Plain HTTP to the node's own management listener, by address (IPv4, IPv6, IPv4-mapped):
+    // refused before a connection is made, so the listener never answers.
+    const std::string mgmt_port = std::to_string(proxy->mgmt_port());
+    for (const std::string host : {"127.0.0.1", "[::1]", "[::ffff:127.0.0.1]"}) {
+        CAPTURE(host);
+        auto r = run({"curl", "-s", "-i", "--max-time", "10", "-x", proxy->proxy_url(),
+                      "http://" + host + ":" + mgmt_port + "/healthz"});
+        CHECK(r.output.rfind("HTTP/1.1 403 ", 0) == 0);
+        CHECK_THAT(r.output, ContainsSubstring("X-Proxy-Error: destination_not_allowed"));
+        CHECK_THAT(r.output, !ContainsSubstring("active_connections"));
+    }
+    CHECK_THAT(metrics(*proxy), ContainsSubstring("reason=\"destination_not_allowed\""));
+
+    // An operator may lift the default (the rest of this suite reaches its origins on loopback).
+    auto lifted = f.proxy("destinations-lifted", options(""));
+    CHECK(curl_via(*lifted, f.interception_root(), f.origins.url("good.test.example")).status == 200);
+}
+
 TEST_CASE("bad [access] and [bypass] settings stop the node with an error naming the key", "[proxy][bypass][config]") {
     auto& f = fixture();
-    auto base_node = f.proxy("config-base", "");
+    auto base_options = options("");
+    base_options.denied_destinations.clear();  // no [access] table: the cases below add theirs
+    auto base_node = f.proxy("config-base", base_options);
     const std::string base = read_file(base_node->config_file());
     base_node.reset();
     auto dir = work_dir("config");
@@ -457,6 +501,9 @@ TEST_CASE("bad [access] and [bypass] settings stop the node with an error naming
         {"[access]\nallowed_clients = []\n", "access.allowed_clients: is empty"},
         {"[access]\nallowed_clients = \"10.0.0.0/8\"\n", "access.allowed_clients: must be an array of strings"},
         {"[access]\nallowed = [\"10.0.0.0/8\"]\n", "access.allowed: unknown key"},
+        {"[access]\ndenied_destinations = [\"169.254.0.1/16\"]\n",
+         "access.denied_destinations: '169.254.0.1/16' has host bits set (did you mean 169.254.0.0/16?)"},
+        {"[access]\ndenied_destinations = \"127.0.0.0/8\"\n", "access.denied_destinations: must be an array of strings"},
         {"[bypass]\nhosts = [\"a*.example.com\"]\n", "bypass.hosts: 'a*.example.com' is not a host name"},
         {"[bypass]\nhost_lists = [\"/nonexistent/list.txt\"]\n", "bypass.host_lists: '/nonexistent/list.txt' does not exist"},
         {"[bypass]\nhost_lists = [\"" + (dir / "bad-list.txt").string() + "\"]\n",
@@ -539,6 +586,10 @@ TEST_CASE("the proxy-node.toml hsm-setup writes has the access defaults and a wo
     const auto text = read_file(ca.dir / "nodes/node-1/proxy-node.toml");
     auto c = proxy::load_node_config(ca.dir / "nodes/node-1/proxy-node.toml");
     CHECK(c.allowed_clients.size() == 6);
+    // The written list is the node's default, spelled out for the operator to extend.
+    const auto defaults = proxy::access::default_denied_destinations();
+    REQUIRE(c.denied_destinations.size() == defaults.size());
+    for (std::size_t i = 0; i < defaults.size(); ++i) CHECK(c.denied_destinations[i].text == defaults[i].text);
     CHECK(c.bypass.patterns.empty());  // nothing bypassed by default
     CHECK(c.bypass.learn_rejected.count() == 0);
     CHECK(c.bypass.unsupported_tls == proxy::bypass::Rule::refuse);

@@ -32,6 +32,13 @@ struct ProxyOptions {
     std::string node = "node-1";               // identity from the TestCa's nodes/<node>/
     std::string inspection;                    // lines for [inspection] (and its sub-tables)
     std::vector<std::string> launcher;         // argv before the binary's, e.g. {"prlimit", "--nofile=100:100", "--"}
+    std::string access;                        // extra lines for [access]
+    // access.denied_destinations: the node's default less loopback, where the test origins
+    // listen; empty: the key is not written (the node's default applies).
+    std::string denied_destinations = kDeniedExceptLoopback;
+
+    static constexpr const char* kDeniedExceptLoopback =
+        R"(["0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10", "224.0.0.0/4", "ff00::/8", "255.255.255.255/32"])";
 };
 
 class ProxyNode {
@@ -55,7 +62,12 @@ public:
         for (const auto& [k, v] : options.hosts) cfg << '"' << k << "\" = \"" << v << "\"\n";
         cfg << "[leaf]\n" << options.leaf_extra << "[limits]\n" << options.limits
             << "[log]\nconnections = \"" << connection_log().string() << "\"\n"
-            << "[inspection]\n" << options.inspection << options.sections;
+            << "[inspection]\n" << options.inspection;
+        if (!options.access.empty() || !options.denied_destinations.empty()) {
+            cfg << "[access]\n" << options.access;
+            if (!options.denied_destinations.empty()) cfg << "denied_destinations = " << options.denied_destinations << "\n";
+        }
+        cfg << options.sections;
         cfg.close();
         start();
     }

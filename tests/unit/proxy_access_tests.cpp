@@ -1,6 +1,6 @@
 // Client access control: CIDR parsing and matching (proxy-node/access).
 
-#include "access/client_networks.hpp"
+#include "access/networks.hpp"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -54,7 +54,7 @@ TEST_CASE("CIDR networks are parsed strictly", "[proxy][access]") {
 }
 
 TEST_CASE("client addresses match their networks, and only theirs", "[proxy][access]") {
-    ClientNetworks n({net("10.0.0.0/8"), net("172.16.0.0/12"), net("192.168.0.0/16"), net("127.0.0.2/32"),
+    Networks n({net("10.0.0.0/8"), net("172.16.0.0/12"), net("192.168.0.0/16"), net("127.0.0.2/32"),
                       net("2001:db8:abcd::/48"), net("fc00::/7")});
     CHECK(n.allows(addr("10.0.0.0")));
     CHECK(n.allows(addr("10.255.255.255")));
@@ -79,13 +79,13 @@ TEST_CASE("client addresses match their networks, and only theirs", "[proxy][acc
     CHECK(n.match(addr("::ffff:192.168.3.4"))->text == "192.168.0.0/16");
     // IPv4 networks never match IPv6 addresses that merely share bytes.
     CHECK_FALSE(n.allows(addr("a00::1")));
-    CHECK_FALSE(ClientNetworks({}).allows(addr("10.0.0.1")));
-    CHECK(ClientNetworks({net("0.0.0.0/0")}).allows(addr("8.8.8.8")));
-    CHECK_FALSE(ClientNetworks({net("0.0.0.0/0")}).allows(addr("::1")));
+    CHECK_FALSE(Networks({}).allows(addr("10.0.0.1")));
+    CHECK(Networks({net("0.0.0.0/0")}).allows(addr("8.8.8.8")));
+    CHECK_FALSE(Networks({net("0.0.0.0/0")}).allows(addr("::1")));
 }
 
 TEST_CASE("the default allows loopback and private ranges only", "[proxy][access]") {
-    ClientNetworks d(default_allowed_clients());
+    Networks d(default_allowed_clients());
     for (const char* ok : {"127.0.0.1", "127.9.9.9", "::1", "10.1.1.1", "172.20.0.1", "192.168.0.1", "fd00::5",
                            "::ffff:127.0.0.1", "::ffff:192.168.1.1"})
         CHECK(d.allows(addr(ok)));

@@ -1,8 +1,10 @@
-#include "access/client_networks.hpp"
+#include "access/networks.hpp"
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
+#include <initializer_list>
 #include <cstring>
 
 namespace proxy::access {
@@ -56,6 +58,19 @@ std::optional<Address> parse_address(std::string_view text) {
     return std::nullopt;
 }
 
+Address to_address(const asio::ip::address& a) {
+    Address out;
+    if (a.is_v4()) {
+        const auto b = a.to_v4().to_bytes();
+        std::copy(b.begin(), b.end(), out.bytes.begin());
+    } else {
+        out.v6 = true;
+        const auto b = a.to_v6().to_bytes();
+        std::copy(b.begin(), b.end(), out.bytes.begin());
+    }
+    return out;
+}
+
 std::optional<Network> parse_network(std::string_view text, std::string& error) {
     const auto slash = text.find('/');
     const auto addr_text = text.substr(0, slash);
@@ -95,18 +110,31 @@ std::optional<Network> parse_network(std::string_view text, std::string& error) 
     return n;
 }
 
-std::vector<Network> default_allowed_clients() {
+namespace {
+
+std::vector<Network> networks(std::initializer_list<const char*> texts) {
     std::vector<Network> out;
-    for (const char* text : {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}) {
+    for (const char* text : texts) {
         std::string error;
         out.push_back(*parse_network(text, error));
     }
     return out;
 }
 
-const Network* ClientNetworks::match(const Address& client) const {
-    const Address a = unmapped(client);
-    for (const auto& n : allowed_)
+}  // namespace
+
+std::vector<Network> default_allowed_clients() {
+    return networks({"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"});
+}
+
+std::vector<Network> default_denied_destinations() {
+    return networks({"127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10", "224.0.0.0/4",
+                     "ff00::/8", "255.255.255.255/32"});
+}
+
+const Network* Networks::match(const Address& address) const {
+    const Address a = unmapped(address);
+    for (const auto& n : networks_)
         if (n.v6 == a.v6 && prefix_equal(n.address, a.bytes, n.prefix)) return &n;
     return nullptr;
 }

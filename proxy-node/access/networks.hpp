@@ -1,7 +1,9 @@
 #pragma once
-// Which client addresses may use the proxy listener: a list of networks in CIDR notation
-// ("10.0.0.0/8", "fc00::/7"). An IPv4 client seen on an IPv6 socket (::ffff:a.b.c.d) is
-// matched as the IPv4 address it is.
+// Lists of networks in CIDR notation ("10.0.0.0/8", "fc00::/7"): which client addresses may
+// use the proxy listener, and which destination addresses the proxy never connects to. An
+// IPv4 address seen as IPv6 (::ffff:a.b.c.d) is matched as the IPv4 address it is.
+
+#include <asio/ip/address.hpp>
 
 #include <array>
 #include <cstdint>
@@ -25,6 +27,8 @@ struct Address {
     std::array<std::uint8_t, 16> bytes{};
 };
 std::optional<Address> parse_address(std::string_view text);
+// The same for an address Asio gives (a peer, a resolved name).
+Address to_address(const asio::ip::address& a);
 
 // "ADDRESS/PREFIX" or a bare address (a single host). Returns the network, or sets `error`
 // to what is wrong (host bits set, prefix out of range, not an address) and returns nullopt.
@@ -34,15 +38,20 @@ std::optional<Network> parse_network(std::string_view text, std::string& error);
 // 192.168.0.0/16, fc00::/7.
 std::vector<Network> default_allowed_clients();
 
-class ClientNetworks {
+// Addresses that reach the proxy's own host or no single server: loopback (127.0.0.0/8,
+// ::1), "this host" (0.0.0.0/8, ::), link-local (169.254.0.0/16, fe80::/10: cloud metadata
+// services live there), multicast (224.0.0.0/4, ff00::/8) and broadcast.
+std::vector<Network> default_denied_destinations();
+
+class Networks {
 public:
-    explicit ClientNetworks(std::vector<Network> allowed) : allowed_(std::move(allowed)) {}
-    // The first network that contains `client`, or nullptr.
-    const Network* match(const Address& client) const;
-    bool allows(const Address& client) const { return match(client) != nullptr; }
+    explicit Networks(std::vector<Network> networks) : networks_(std::move(networks)) {}
+    // The first network that contains `address`, or nullptr.
+    const Network* match(const Address& address) const;
+    bool allows(const Address& address) const { return match(address) != nullptr; }
 
 private:
-    std::vector<Network> allowed_;
+    std::vector<Network> networks_;
 };
 
 }  // namespace proxy::access
