@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
             inspector = std::make_unique<proxy::inspect::RuleSetInspector>(config.inspection);
             metrics.inspection.declare_rules(inspector->rule_names());
         }
-        proxy::ProxyContext ctx{config,  ca,   leaves,      upstream, client_tls, metrics, log, clients, denied_destinations,
-                                bypass, inspector.get()};
+        proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log,
+                                clients, denied_destinations, bypass, inspector.get()};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;
