@@ -39,6 +39,10 @@ using namespace asio::experimental::awaitable_operators;
 // A ClientHello larger than this is refused (real ones are well under 2 KiB; post-quantum
 // key shares bring them to about 2-3 KiB).
 constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;
+// After a refusal in plain HTTP, what the client still sends is read and dropped for this
+// long, up to this much, before the close (see drain_client).
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::size_t kLingerBytes = 1 << 20;
 // Names from the upstream certificate considered for the leaf request, before filtering.
 constexpr std::size_t kMaxUpstreamSans = 64;
 constexpr std::string_view kHttp11 = "http/1.1";
@@ -660,6 +664,25 @@ private:
         client_.shutdown(asio::socket_base::shutdown_send, ec);
         finish(is_relay_failure(reason) || reason == Reason::ca_unavailable ? decision::kFailed : decision::kBlocked,
                reason, detail.empty() ? std::string(describe(reason)) : detail);
+        co_await drain_client();
+    }
+
+    // A lingering close: the client may still be sending (a request body the refusal did not
+    // read). Closing a socket with unread data makes the kernel reset the connection, and the
+    // reset can reach the client before it has read the answer, which it then never sees. So
+    // what keeps arriving is read and dropped, bounded in time and bytes, until the client
+    // closes its side.
+    awaitable<void> drain_client() {
+        watchdog_->phase(kLingerTime);
+        std::vector<std::uint8_t> sink(16 * 1024);
+        std::size_t dropped = 0;
+        asio::error_code ec;
+        while (dropped < kLingerBytes) {
+            const std::size_t n =
+                co_await client_.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+            if (ec || n == 0) break;
+            dropped += n;
+        }
     }
 
     void finish(const char* decision, Reason reason, const std::string& detail) {

@@ -36,7 +36,9 @@ public:
         if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
     }
     ~RawClient() { ::close(fd_); }
-    void send(const std::string& s) { (void)!::send(fd_, s.data(), s.size(), MSG_NOSIGNAL); }
+    bool send(const std::string& s) {
+        return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+    }
     // Everything until the peer closes or `timeout` passes; `closed` says which.
     std::string read_all(std::chrono::milliseconds timeout, bool& closed) {
         std::string out;
@@ -221,6 +223,29 @@ TEST_CASE("malformed requests, garbage and stalled handshakes end cleanly withou
                             r["reason"] == "not_tls";
     }
     CHECK((timeout_logged || malformed_logged));
+}
+
+TEST_CASE("a plain-HTTP refusal reaches a client still sending its body", "[proxy][http]") {
+    // Closed with the body unread, the connection would be reset when more of it arrives: the
+    // client's next write fails and it never reads the 400 (curl, or a shell, gives up there).
+    // The node reads and drops what still comes, for a while, before closing.
+    Env env;
+    CaService service(env.ca, work_dir("linger-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("linger-node"), env.dir / "origin-root.pem", env.options());
+    RawClient c(proxy.port());
+    REQUIRE(c.send("POST http://good.test.example:" + std::to_string(env.origin->port()) +
+                   "/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    bool sent_all = true;
+    for (int i = 0; i < 5 && sent_all; ++i) {  // a slow uploader, still sending after the refusal
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        sent_all = c.send(std::string(8000, 'x'));
+    }
+    CHECK(sent_all);
+    bool closed = false;
+    const std::string answer = c.read_all(std::chrono::seconds(5), closed);
+    INFO(answer << proxy.log());
+    CHECK(answer.rfind("HTTP/1.1 400 ", 0) == 0);
+    CHECK_THAT(answer, ContainsSubstring("framing is refused"));
 }
 
 TEST_CASE("the connection limit fits the open-file limit; beyond it clients get 503 at once", "[proxy][limits]") {
