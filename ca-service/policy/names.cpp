@@ -1,6 +1,7 @@
 #include "policy/names.hpp"
 
 #include <arpa/inet.h>
+#include <idn2.h>
 
 #include <algorithm>
 #include <array>
@@ -30,6 +31,21 @@ std::string lower(std::string_view text) {
     for (auto& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return out;
+}
+
+// An "xn--" label must be a valid IDNA2008 A-label, checked as a registry would (RFC 5891
+// section 4, libidn2's register conversion): one that does not decode, or decodes to code
+// points IDNA2008 disallows (controls, symbols), names no registrable domain. Other labels:
+// nothing to say.
+std::optional<std::string> a_label_problem(std::string_view label) {
+    if (!label.starts_with("xn--")) return std::nullopt;
+    const std::string text(label);
+    std::uint8_t* checked = nullptr;
+    const int rc = idn2_register_u8(nullptr, reinterpret_cast<const std::uint8_t*>(text.c_str()), &checked, 0);
+    idn2_free(checked);
+    if (rc == IDN2_OK) return std::nullopt;
+    return "has the label " + quoted(label) + ", which is not a valid IDNA A-label (" + idn2_strerror(rc) +
+           "); internationalised names must be the A-label of a valid U-label";
 }
 
 // dns_name is lower-case without a trailing dot. Returns why it is not a valid host name
@@ -64,6 +80,7 @@ std::optional<std::string> dns_syntax_problem(std::string_view dns_name, bool al
             }
             if (label.front() == '-' || label.back() == '-')
                 return "has a label that starts or ends with a hyphen";
+            if (auto problem = a_label_problem(label)) return problem;
         }
         if (dot == std::string_view::npos) break;
         rest.remove_prefix(dot + 1);

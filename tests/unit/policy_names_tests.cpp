@@ -94,6 +94,23 @@ TEST_CASE("raw UTF-8 is refused in favour of the A-label", "[policy][names][idna
     CHECK(valid("XN--BCHER-KVA.example").normalised == "xn--bcher-kva.example");
 }
 
+TEST_CASE("xn-- labels must be valid IDNA2008 A-labels", "[policy][names][idna]") {
+    CHECK(valid("xn--55qx5d.example").normalised == "xn--55qx5d.example");       // 公司
+    CHECK(valid("www.xn--fa-hia.example").normalised == "www.xn--fa-hia.example");  // faß (non-transitional)
+    CHECK(valid("*.xn--80ak6aa92e.example").wildcard);
+    // Punycode that does not decode, or decodes to what IDNA2008 disallows.
+    for (const char* bad : {"xn--a.example", "xn--zz.example", "xn--ls8h.example", "host.xn--abc.example"}) {
+        CAPTURE(bad);
+        const Error error = invalid(bad);
+        CHECK(error.code == protocol::ErrorCode::invalid_name);
+        CHECK_THAT(error.message, ContainsSubstring("not a valid IDNA A-label"));
+    }
+    invalid("xn--.example");  // (refused earlier: a label ends with a hyphen)
+    CHECK_THROWS_WITH(NamePattern::parse("*.xn--a.example"), ContainsSubstring("not a valid IDNA A-label"));
+    // Other labels with hyphens in the third and fourth places are left alone.
+    CHECK(valid("ab--cd.example").normalised == "ab--cd.example");
+}
+
 TEST_CASE("a wildcard is only a whole leftmost label", "[policy][names][wildcard]") {
     const auto wildcard = valid("*.Example.com");
     CHECK(wildcard.wildcard);
