@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -330,11 +331,12 @@ struct ApiServer::Impl {
     http::Response audit_tail(const http::Request& req) {
         std::size_t n = kDefaultAuditTail;
         if (auto v = req.query_param("n")) {
-            try {
-                n = std::stoul(*v);
-            } catch (...) {
-                return error_response({protocol::ErrorCode::invalid_field, "n must be a whole number"});
-            }
+            // Digits only (std::stoul would take "-1" as the largest number, and "5x" as 5).
+            const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+            if (v->empty() || ec != std::errc() || end != v->data() + v->size())
+                return error_response({protocol::ErrorCode::invalid_field,
+                                       "n must be a whole number (at most " +
+                                           std::to_string(audit::AuditLog::kTailCapacity) + " records are kept)"});
         }
         n = std::min(n, audit::AuditLog::kTailCapacity);
         std::string out;

@@ -342,6 +342,12 @@ TEST_CASE("health, metrics and the CA bundle", "[ca-service][ops]") {
     CHECK(b.body == read_file(ca.dir / "pki/issuing-ca.pem") + read_file(ca.dir / "pki/root-ca.pem"));
     auto tail = curl_request(ca, svc.url("/v1/admin/audit/tail?n=5"), admin(ca).cert, admin(ca).key);
     CHECK_THAT(tail.body, ContainsSubstring("m.example.com"));
+    for (const char* bad : {"-1", "5x", "", "1e3", "99999999999999999999999"}) {
+        CAPTURE(bad);
+        auto refused = curl_request(ca, svc.url(std::string("/v1/admin/audit/tail?n=") + bad), admin(ca).cert, admin(ca).key);
+        CHECK(refused.status == 400);
+        CHECK(error_code(refused) == "invalid_field");
+    }
 }
 
 TEST_CASE("the service refuses to start on a broken configuration", "[ca-service][errors]") {
