@@ -58,14 +58,14 @@ public:
             out_ += "null";
             return;
         }
-        AsciiLine inner(64);
-        inner.key("alpn").string(t.alpn);
-        inner.key("cipher").string(t.cipher);
-        inner.key("resumed").out_ += t.resumed ? "true" : "false";
-        inner.key("version").string(t.version);
-        std::optional<std::string> text = std::move(inner).finish();
-        if (!text) ok_ = false;
-        else out_ += *text;
+        out_ += "{\"alpn\":";
+        string(t.alpn);
+        out_ += ",\"cipher\":";
+        string(t.cipher);
+        out_ += t.resumed ? ",\"resumed\":true" : ",\"resumed\":false";
+        out_ += ",\"version\":";
+        string(t.version);
+        out_.push_back('}');
     }
     std::optional<std::string> finish() && {
         if (!ok_) return std::nullopt;

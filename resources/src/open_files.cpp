@@ -31,13 +31,13 @@ ConnectionBudget fit_connections(const OpenFileLimit& files, std::string_view se
                                  unsigned per_connection, std::uint64_t reserved) {
     if (per_connection == 0) throw std::invalid_argument("fit_connections: per_connection must be at least 1");
     const std::uint64_t fit = files.soft > reserved ? (files.soft - reserved) / per_connection : 0;
+    if (fit > 0 && fit >= configured) return {configured, ""};
     const std::string each = "each connection takes " + std::to_string(per_connection) +
                              (per_connection == 1 ? " descriptor" : " descriptors") + " and " +
                              std::to_string(reserved) + " are kept for the service's own files and sockets";
     if (fit == 0)
         throw std::runtime_error("the open-file limit of " + std::to_string(files.soft) +
                                  " descriptors leaves no room for connections (" + each + "); " + kHowToRaise);
-    if (fit >= configured) return {configured, ""};
     return {static_cast<std::size_t>(fit),
             std::string(setting) + " is " + std::to_string(configured) + " but the open-file limit of " +
                 std::to_string(files.soft) + " descriptors leaves room for " + std::to_string(fit) + " (" + each +
