@@ -127,7 +127,12 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
     for (;;) {
         asio::io_context& target = *workers[next++ % workers.size()];
         asio::error_code ec;
-        tcp::socket socket = co_await acceptor.async_accept(target, asio::redirect_error(asio::use_awaitable, ec));
+        tcp::socket socket(target);
+        try {
+            co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+        } catch (const std::system_error& e) {
+            ec = e.code();  // an Asio service that could not be made (out of descriptors): a failed accept
+        }
         if (!acceptor.is_open()) co_return;
         if (ec) {
             if (ec == asio::error::operation_aborted) co_return;
@@ -164,6 +169,12 @@ int run_proxy(ProxyContext& ctx) {
     for (unsigned i = 0; i < threads; ++i) {
         workers.push_back(std::make_unique<asio::io_context>(1));  // one thread each: no locking inside Asio
         guards.emplace_back(workers.back()->get_executor());
+    }
+    // Each worker's reactor (an epoll instance, an eventfd, a timerfd) is made now. Asio makes it
+    // with the first socket or timer on that context; made later, when the process is out of
+    // descriptors, it would fail in the middle of an accept.
+    for (auto& w : workers) {
+        [[maybe_unused]] asio::steady_timer reactor_made(*w);
     }
     asio::io_context& main_io = *workers.front();
     std::vector<tcp::acceptor> proxy_acceptors;

@@ -287,6 +287,44 @@ TEST_CASE("the connection limit fits the open-file limit; beyond it clients get 
     CHECK(fetched.status == 200);
 }
 
+TEST_CASE("out of descriptors, both listeners pause instead of spinning, and the node says so", "[proxy][limits]") {
+    Env env;
+    CaService service(env.ca, work_dir("emfile-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("emfile-node"), env.dir / "origin-root.pem", env.options());
+    const int pid = proxy.child().pid();
+    std::size_t held = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++held;
+    // The soft limit lowered under the running node to what it holds: accept() fails with EMFILE.
+    REQUIRE(run({"prlimit", "--pid", std::to_string(pid), "--nofile=" + std::to_string(held) + ":"}).exit_code == 0);
+    std::vector<std::unique_ptr<RawClient>> queued;
+    for (int i = 0; i < 4; ++i) {
+        queued.push_back(std::make_unique<RawClient>(proxy.port()));
+        queued.push_back(std::make_unique<RawClient>(proxy.mgmt_port()));
+    }
+    for (int i = 0; i < 50 && read_file(proxy.connection_log()).find("accept_failed") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    INFO(proxy.log());
+    CHECK_THAT(read_file(proxy.connection_log()), ContainsSubstring("\"event\":\"accept_failed\""));
+    CHECK_THAT(read_file(proxy.connection_log()), ContainsSubstring("Too many open files"));
+    const double cpu_before = process_cpu_seconds(pid);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    CHECK(process_cpu_seconds(pid) - cpu_before < 0.3);  // an accept loop retrying at once burns ~1 s a second
+
+    // Room again: the queued clients are taken and new ones served (the ca-service client,
+    // which could not open its sockets meanwhile, recovers within its health interval).
+    REQUIRE(run({"prlimit", "--pid", std::to_string(pid), "--nofile=20000:"}).exit_code == 0);
+    queued.clear();
+    CurlResult fetched;
+    for (int i = 0; i < 50 && fetched.status != 200; ++i) {
+        if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        fetched = curl_via(proxy, env.root(), env.url("good.test.example"));
+    }
+    INFO(fetched.output);
+    CHECK(fetched.status == 200);
+    CHECK(run({"curl", "-s", "--max-time", "5", proxy.mgmt_url("/healthz")}).output.find("\"status\"") !=
+          std::string::npos);
+}
+
 TEST_CASE("SIGTERM: stop accepting, let open connections finish, exit", "[proxy][shutdown]") {
     Env env;
     CaService service(env.ca, work_dir("drain-ca"));
