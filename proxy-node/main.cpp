@@ -62,8 +62,9 @@ int main(int argc, char** argv) {
             inspector = std::make_unique<proxy::inspect::RuleSetInspector>(config.inspection);
             metrics.inspection.declare_rules(inspector->rule_names());
         }
+        proxy::access::ClientSlots client_slots(config.limits.max_connections_per_client);
         proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log,
-                                clients, denied_destinations, bypass, inspector.get()};
+                                clients, denied_destinations, bypass, client_slots, inspector.get()};
         int rc = proxy::run_proxy(ctx);
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;

@@ -262,7 +262,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
                                "health_interval_ms"});
     r.only_keys("upstream", {"extra_ca", "system_trust", "hosts", "alpn", "session_cache_entries"});
     r.only_keys("leaf", {"lifetime_seconds", "key_rotation_seconds", "renew_fraction", "cache_entries", "max_names"});
-    r.only_keys("limits", {"max_connections", "request_head_bytes", "relay_buffer_bytes", "request_timeout_ms",
+    r.only_keys("limits", {"max_connections", "max_connections_per_client", "request_head_bytes", "relay_buffer_bytes", "request_timeout_ms",
                            "client_hello_timeout_ms", "upstream_connect_timeout_ms", "handshake_timeout_ms",
                            "certificate_timeout_ms", "idle_timeout_seconds", "drain_timeout_seconds"});
     r.only_keys("log", {"connections"});
@@ -345,6 +345,8 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     auto& lim = c.limits;
     lim.max_connections = static_cast<std::size_t>(
         r.integer("limits.max_connections", static_cast<std::int64_t>(lim.max_connections), 1, kMaxConnections));
+    lim.max_connections_per_client = static_cast<std::size_t>(r.integer(
+        "limits.max_connections_per_client", static_cast<std::int64_t>(lim.max_connections_per_client), 1, kMaxConnections));
     lim.request_head_bytes = static_cast<std::size_t>(r.integer(
         "limits.request_head_bytes", static_cast<std::int64_t>(lim.request_head_bytes), kMinHeadBytes, kMaxHeadBytes));
     lim.relay_buffer_bytes = static_cast<std::size_t>(r.integer(

@@ -53,6 +53,9 @@ struct LeafSection {
 
 struct LimitsSection {
     std::size_t max_connections = 20000;
+    // Connections one client address may hold at once: a flood from one address (a broken
+    // script, a scan) cannot take the whole node. Clients behind one NAT share it.
+    std::size_t max_connections_per_client = 2000;
     std::size_t request_head_bytes = 16 * 1024;  // CONNECT line / HTTP request head incl. headers
     std::size_t relay_buffer_bytes = 64 * 1024;  // per direction, per connection
     std::chrono::milliseconds request_timeout{10000};       // the proxy request head

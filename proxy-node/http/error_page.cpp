@@ -26,6 +26,7 @@ std::string_view status_text(int status) {
         case 400: return "Bad Request";
         case 403: return "Forbidden";
         case 405: return "Method Not Allowed";
+        case 429: return "Too Many Requests";
         case 431: return "Request Header Fields Too Large";
         case 502: return "Bad Gateway";
         case 503: return "Service Unavailable";
@@ -42,6 +43,7 @@ int status_for(Reason r) {
         case Reason::method_not_allowed: return 405;
         case Reason::request_too_large: return 431;
         case Reason::timeout: return 504;
+        case Reason::client_connection_limit: return 429;
         case Reason::ca_unavailable:
         case Reason::overloaded:
         case Reason::shutting_down: return 503;

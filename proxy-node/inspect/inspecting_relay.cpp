@@ -210,7 +210,8 @@ private:
                             co_await not_http(dir, msg, {}, why);
                             co_return;
                         }
-                        opaque_ = true;
+                        go_opaque("protocol upgrade (101 Switching Protocols) after " + msg.request.method + " " +
+                                  msg.request.path + ", relayed uninspected (non_http = \"tunnel\")");
                         {
                             const bool ok_2 = co_await emit(to, msg, in.subspan(mark));
                             if (!ok_2) co_return;
@@ -494,6 +495,7 @@ private:
                                                   page.size());
         const tls::IoStatus st = co_await client_.write_all(bytes);
         if (st == tls::IoStatus::ok) co_await client_.close_notify();
+        outcome_.page_sent = st == tls::IoStatus::ok;
         asio::error_code ec;
         client_.socket().shutdown(asio::socket_base::shutdown_send, ec);
         client_.socket().cancel(ec);  // wakes the request pump if it is reading
@@ -503,8 +505,7 @@ private:
                              const std::string& why) {
         if (p_.config.non_http_tunnel && !msg.active) {
             // Configured: relay it uninspected (logged as such).
-            opaque_ = true;
-            if (outcome_.detail.empty()) outcome_.detail = "not inspected: " + why;
+            go_opaque(why);
             tls::ByteStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
             tls::ByteStream& to = *to_ptr;
             std::vector<std::uint8_t> all = std::move(msg.held);
@@ -520,6 +521,15 @@ private:
         outcome_.reason = Reason::not_http;
         outcome_.detail = why;
         abort_both();
+    }
+
+    // From here on the bytes are relayed as they are: the log and the metrics say so.
+    void go_opaque(const std::string& why) {
+        if (opaque_) return;
+        opaque_ = true;
+        outcome_.inspection = requests_seen_ == 0 ? "off" : "partial";
+        ++p_.metrics.uninspected;
+        if (outcome_.detail.empty()) outcome_.detail = "not inspected: " + why;
     }
 
     awaitable<void> raw_pump(Direction dir) {

@@ -28,6 +28,13 @@ struct RelayOutcome {
     Reason reason = Reason::none;  // none: the relay ended normally
     std::string rule;              // for Reason::inspection
     std::string detail;            // for the log: direction, method, path (no query), note; never payload
+    // "on": every byte went through the inspector; "partial": HTTP messages did, then the
+    // connection became something else relayed uninspected (a WebSocket after its upgrade);
+    // "off": nothing did (not HTTP, relayed by non_http = "tunnel").
+    std::string inspection = "on";
+    // A block page was sent and the client's side left open: it may still be sending (the
+    // rest of a blocked upload), so the caller reads and drops that before closing.
+    bool page_sent = false;
 };
 
 struct RelayParams {

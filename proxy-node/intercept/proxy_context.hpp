@@ -1,6 +1,7 @@
 #pragma once
 // Everything a proxied connection needs, handed to it (no globals).
 
+#include "access/client_slots.hpp"
 #include "access/networks.hpp"
 #include "bypass/bypass_policy.hpp"
 #include "ca_client/ca_client.hpp"
@@ -25,6 +26,7 @@ struct ProxyContext {
     const access::Networks& clients;               // who may use the proxy listener
     const access::Networks& denied_destinations;   // addresses the proxy never connects to
     bypass::BypassPolicy& bypass;           // what is tunnelled without decrypting
+    access::ClientSlots& client_slots;              // connections held per client address
     const inspect::Inspector* inspector = nullptr;  // null: [inspection] enabled = false
 };
 

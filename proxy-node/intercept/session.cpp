@@ -42,7 +42,7 @@ constexpr std::size_t kMaxClientHelloBytes = 16 * 1024;
 // After a refusal in plain HTTP, what the client still sends is read and dropped for this
 // long, up to this much, before the close (see drain_client).
 constexpr std::chrono::seconds kLingerTime{2};
-constexpr std::size_t kLingerBytes = 1 << 20;
+constexpr std::size_t kLingerBytes = 16 << 20;
 // Names from the upstream certificate considered for the leaf request, before filtering.
 constexpr std::size_t kMaxUpstreamSans = 64;
 constexpr std::string_view kHttp11 = "http/1.1";
@@ -112,7 +112,14 @@ public:
         watchdog_->watch(&client_);
         watchdog_->watch(&upstream_);
     }
-    ~Session() { watchdog_->stop(); }
+    ~Session() {
+        watchdog_->stop();
+        // Only when the node stops at limits.drain_timeout_seconds with this connection still
+        // open: its coroutine is destroyed unfinished, and it still gets its line.
+        if (!finished_)
+            finish(decision::kFailed, Reason::shutting_down,
+                   "cut at the drain deadline (limits.drain_timeout_seconds) while the node stopped");
+    }
 
     awaitable<void> run() {
         asio::error_code ec;
@@ -245,13 +252,14 @@ private:
             if (ok) {
                 rec_.upstream_tls = summarize(ussl);
                 upstream_alpn = rec_.upstream_tls.alpn;
+                ++(rec_.upstream_tls.resumed ? ctx_.metrics.upstream_resumed : ctx_.metrics.upstream_full);
             }
         }
 
         watchdog_->phase(limits_.certificate_timeout);
         auto leaf = ctx_.leaves.find(server_name);
-        rec_.leaf = "cache";
-        if (!leaf) {
+        if (leaf) rec_.leaf = "cache";
+        else {
             auto outcome = co_await ctx_.leaves.async_obtain(server_name, extra_names, use_awaitable);
             if (!outcome.leaf) {
                 std::string detail = outcome.error;
@@ -292,11 +300,7 @@ private:
         rec_.client_tls = summarize(client_tls.ssl());
 
         if (!verdict.ok()) {
-            const std::string page = http::error_response(verdict.reason, server_name, verdict.detail);
-            co_await client_tls.write_all(ossl::as_bytes(page));
-            co_await client_tls.close_notify();
-            finish(is_relay_failure(verdict.reason) ? decision::kFailed : decision::kBlocked, verdict.reason,
-                   verdict.detail);
+            co_await explain_refusal(client_tls, verdict, server_name);
             co_return;
         }
 
@@ -307,6 +311,49 @@ private:
         }
         co_await relay(client_tls, *upstream_tls);
         finish(decision::kIntercepted, Reason::none, "");
+    }
+
+    // The upstream was refused: the client is told why on a page, but only once its request
+    // has been read. A browser takes a connection whose server speaks first for a dead one
+    // (Chromium: ERR_SOCKET_NOT_CONNECTED) and retries or shows its own error instead. A
+    // client that sends no request in limits.request_timeout_ms is closed (and logged).
+    awaitable<void> explain_refusal(tls::TlsStream& client_tls, const Verdict& verdict, const std::string& server_name) {
+        const char* decided = is_relay_failure(verdict.reason) ? decision::kFailed : decision::kBlocked;
+        watchdog_->phase(limits_.request_timeout);
+        std::string head;
+        if (!co_await read_tls_head(client_tls, head)) {
+            finish(decided, verdict.reason,
+                   verdict.detail + (watchdog_->expired() ? "; no request from the client in time, so no page was sent"
+                                                          : "; the client closed before its request, so no page was sent"));
+            co_return;
+        }
+        const std::string page = http::error_response(verdict.reason, server_name, verdict.detail);
+        const bool sent = co_await client_tls.write_all(ossl::as_bytes(page)) == tls::IoStatus::ok;
+        finish(decided, verdict.reason, verdict.detail);
+        if (!sent) co_return;
+        co_await client_tls.close_notify();
+        // A lingering close, as for plain refusals: a request body still arriving would
+        // otherwise make the kernel reset the connection under the page.
+        asio::error_code ec;
+        client_.shutdown(tcp::socket::shutdown_send, ec);
+        co_await drain_client();
+    }
+
+    // Reads a request head (through its blank line) from the decrypted client stream, at most
+    // limits.request_head_bytes; false when the client closes, errs or times out first. Bytes
+    // after the head (a body) are not kept.
+    awaitable<bool> read_tls_head(tls::TlsStream& stream, std::string& head) {
+        std::vector<std::uint8_t> buf(4096);
+        for (;;) {
+            tls::IoStatus st;
+            const std::size_t n = co_await stream.read_some(buf, st);
+            if (n == 0) co_return false;
+            const std::size_t from = head.size() >= 3 ? head.size() - 3 : 0;
+            head.append(reinterpret_cast<const char*>(buf.data()), n);
+            if (head.find("\r\n\r\n", from) != std::string::npos) co_return true;
+            // An oversized head still gets its page: what was asked for is clear enough.
+            if (head.size() >= limits_.request_head_bytes) co_return true;
+        }
     }
 
     // --- bypass: tunnels that are not decrypted ------------------------------------------------
@@ -403,7 +450,9 @@ private:
                                     rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
         auto out = co_await inspect::inspecting_relay(client, upstream, params);
         rec_.rule = out.rule;
+        rec_.inspection = out.inspection;
         finish(out.reason == Reason::none ? allowed : decision::kBlocked, out.reason, out.detail);
+        if (out.page_sent) co_await drain_client();
     }
 
     // [inspection] on a proxied http:// request: its rewritten head and body, and the
@@ -710,12 +759,18 @@ private:
 
 }  // namespace
 
-asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket client) {
+asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket client,
+                                       std::optional<access::Address> counted) {
     struct ActiveGuard {
         Metrics& m;
-        explicit ActiveGuard(Metrics& metrics) : m(metrics) { ++m.connections_active; }
-        ~ActiveGuard() { --m.connections_active; }
-    } guard(ctx.metrics);
+        access::ClientSlots& slots;
+        std::optional<access::Address> held;
+        ~ActiveGuard() {
+            if (held) slots.give_back(*held);
+            --m.connections_active;
+        }
+    } guard{ctx.metrics, ctx.client_slots, counted};
+    ++ctx.metrics.connections_active;
     Session session(ctx, std::move(client));
     co_await session.run();
 }

@@ -8,8 +8,13 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include <optional>
+
 namespace proxy {
 
-asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket client);
+// `counted`: the client address whose slot in ctx.client_slots this connection holds (given
+// back when it ends), if the accept loop took one.
+asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket client,
+                                       std::optional<access::Address> counted);
 
 }  // namespace proxy

@@ -47,7 +47,9 @@ struct ConnectionRecord {
     std::string reason_text;  // logged instead of code(reason) when set ("pattern:*.bank.example")
     std::string detail;
     std::string rule;        // the inspection rule that blocked, if any
-    std::string inspection;  // "on" when the decrypted traffic went through the inspector
+    // With inspection enabled: "on" (all of the decrypted traffic went through the inspector),
+    // "partial" (HTTP did, then an upgrade relayed uninspected), "off" (none did).
+    std::string inspection;
     std::uint64_t bytes_client_to_upstream = 0;
     std::uint64_t bytes_upstream_to_client = 0;
 };

@@ -56,6 +56,10 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
             m.bytes_client_to_upstream.load());
     counter("proxy_bytes_upstream_to_client_total", "Payload bytes relayed towards clients.",
             m.bytes_upstream_to_client.load());
+    o << "# HELP proxy_upstream_tls_handshakes_total Completed upstream TLS handshakes, by whether a kept session "
+         "was resumed.\n# TYPE proxy_upstream_tls_handshakes_total counter\n"
+      << "proxy_upstream_tls_handshakes_total{resumed=\"true\"} " << m.upstream_resumed.load() << '\n'
+      << "proxy_upstream_tls_handshakes_total{resumed=\"false\"} " << m.upstream_full.load() << '\n';
     const auto& in = m.inspection;
     o << "# HELP proxy_inspected_messages_total HTTP messages inspected, by direction.\n"
          "# TYPE proxy_inspected_messages_total counter\n"
@@ -66,6 +70,9 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
       << "proxy_inspected_bytes_total{direction=\"request\"} " << in.request_bytes.load() << '\n'
       << "proxy_inspected_bytes_total{direction=\"response\"} " << in.response_bytes.load() << '\n';
     counter("proxy_inspection_over_limit_total", "Bodies longer than inspection.max_scan_bytes.", in.over_limit.load());
+    counter("proxy_uninspected_connections_total",
+            "Connections relayed uninspected, wholly or after an upgrade (inspection.non_http = \"tunnel\").",
+            in.uninspected.load());
     o << "# HELP proxy_inspection_blocks_total Messages blocked by inspection, by rule.\n"
          "# TYPE proxy_inspection_blocks_total counter\n";
     for (const auto& [rule, n] : in.blocks) o << "proxy_inspection_blocks_total{rule=\"" << rule << "\"} " << n.load() << '\n';

@@ -21,6 +21,7 @@ struct InspectionMetrics {
     std::atomic<std::uint64_t> requests{0}, responses{0};            // messages inspected
     std::atomic<std::uint64_t> request_bytes{0}, response_bytes{0};  // decoded body bytes seen
     std::atomic<std::uint64_t> over_limit{0};  // bodies longer than max_scan_bytes
+    std::atomic<std::uint64_t> uninspected{0};  // connections relayed (partly) uninspected by non_http = "tunnel"
     std::map<std::string, std::atomic<std::uint64_t>> blocks;  // by rule
 
     void declare_rules(const std::vector<std::string>& rules);
@@ -36,6 +37,8 @@ struct Metrics {
     std::atomic<std::uint64_t> bypass_learned_hosts{0};  // gauge: entries in the learned-host table
     std::array<std::atomic<std::uint64_t>, kReasons> by_reason{};
     std::atomic<std::uint64_t> bytes_client_to_upstream{0}, bytes_upstream_to_client{0};
+    // Completed upstream TLS handshakes: abbreviated (a kept session resumed) or full.
+    std::atomic<std::uint64_t> upstream_resumed{0}, upstream_full{0};
     std::atomic<bool> draining{false};
     InspectionMetrics inspection;
 

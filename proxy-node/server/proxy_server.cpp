@@ -16,10 +16,12 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <csignal>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -50,10 +52,21 @@ tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std:
     return acceptor;
 }
 
-asio::awaitable<void> refuse_overloaded(tcp::socket socket) {
-    const std::string page = http::error_response(Reason::overloaded, "", "");
+// Answers at once, without waiting for the request (its head may never come): over the
+// node's or the client's connection limit. What the client has sent already is read and
+// dropped first, without waiting for more: closed with unread bytes, the socket would be
+// reset, and a reset can overtake the answer.
+asio::awaitable<void> refuse_at_accept(tcp::socket socket, Reason reason) {
+    const std::string page = http::error_response(reason, "", "");
     asio::error_code ec;
     co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    socket.non_blocking(true, ec);
+    std::array<char, 4096> sink;
+    for (int i = 0; i < 16 && !ec; ++i) {
+        if (socket.read_some(asio::buffer(sink), ec) == 0) break;
+    }
+    socket.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 // Lines about one kind of event, at most `lines` per `period`; the rest are counted, and the
@@ -88,6 +101,35 @@ private:
 
 constexpr unsigned kRefusalLinesPerSecond = 20;
 
+std::string endpoint_text(const tcp::endpoint& ep) {
+    const auto a = ep.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+// Over limits.max_connections_per_client: a 429 (written by the connection's worker), a log
+// line (rate-limited like the other refusals) and a count.
+void refuse_client_over_limit(ProxyContext& ctx, tcp::socket socket, const tcp::endpoint& remote,
+                              LogRateLimit& log_limit, asio::io_context& worker) {
+    ConnectionRecord rec;
+    rec.client = endpoint_text(remote);
+    rec.decision = decision::kBlocked;
+    rec.reason = Reason::client_connection_limit;
+    rec.detail = "the address holds " + std::to_string(ctx.client_slots.limit()) +
+                 " connections already (limits.max_connections_per_client)";
+    ctx.metrics.count(rec.decision, rec.reason);
+    std::uint64_t suppressed = 0;
+    if (log_limit.admit(suppressed)) {
+        if (suppressed > 0)
+            ctx.log.event("refusals_not_logged", std::to_string(suppressed) +
+                                                     " connections over limits.max_connections_per_client were "
+                                                     "refused without a line each (over " +
+                                                     std::to_string(kRefusalLinesPerSecond) +
+                                                     " a second); proxy_refusals_total counts them all");
+        ctx.log.write(rec);
+    }
+    asio::co_spawn(worker, refuse_at_accept(std::move(socket), Reason::client_connection_limit), asio::detached);
+}
+
 // Only access.allowed_clients may use the proxy. Others are closed before a byte of theirs
 // is read or a byte written (an unlisted network learns nothing about the proxy), logged
 // (rate-limited) and counted.
@@ -96,10 +138,7 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket, LogRateLimit& log_li
     const auto remote = socket.remote_endpoint(ec);
     if (!ec && ctx.clients.allows(access::to_address(remote.address()))) return true;
     ConnectionRecord rec;
-    if (!ec) {
-        const auto a = remote.address();
-        rec.client = (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(remote.port());
-    }
+    if (!ec) rec.client = endpoint_text(remote);
     rec.decision = decision::kBlocked;
     rec.reason = Reason::client_not_allowed;
     rec.detail = ec ? "the client's address is unknown: " + ec.message() : "the client's address is not in access.allowed_clients";
@@ -122,6 +161,7 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
                                   std::vector<std::unique_ptr<asio::io_context>>& workers) {
     std::size_t next = 0;
     LogRateLimit refusal_log_limit(kRefusalLinesPerSecond, std::chrono::seconds(1));
+    LogRateLimit client_limit_log_limit(kRefusalLinesPerSecond, std::chrono::seconds(1));
     LogRateLimit accept_failure_log_limit(1, std::chrono::seconds(10));
     asio::steady_timer backoff(acceptor.get_executor());
     for (;;) {
@@ -151,10 +191,19 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
         if (!client_allowed(ctx, socket, refusal_log_limit)) continue;
         if (ctx.metrics.connections_active.load() >= ctx.config.limits.max_connections) {
             ctx.metrics.count(decision::kFailed, Reason::overloaded);
-            asio::co_spawn(target, refuse_overloaded(std::move(socket)), asio::detached);
+            asio::co_spawn(target, refuse_at_accept(std::move(socket), Reason::overloaded), asio::detached);
             continue;
         }
-        asio::co_spawn(target, serve_connection(ctx, std::move(socket)), asio::detached);
+        std::optional<access::Address> counted;
+        const auto remote = socket.remote_endpoint(ec);
+        if (!ec) {
+            counted = access::to_address(remote.address());
+            if (!ctx.client_slots.try_take(*counted)) {
+                refuse_client_over_limit(ctx, std::move(socket), remote, client_limit_log_limit, target);
+                continue;
+            }
+        }
+        asio::co_spawn(target, serve_connection(ctx, std::move(socket), counted), asio::detached);
     }
 }
 

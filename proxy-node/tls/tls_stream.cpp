@@ -5,10 +5,12 @@
 #include <openssl/err.h>
 
 #include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 
@@ -108,16 +110,67 @@ asio::awaitable<void> TlsStream::close_notify() {
     co_return;
 }
 
+namespace {
+
+// The socket's receive low-water mark for the time of one wait, then 1 again (Linux's
+// default, which every later read and wait relies on).
+class LowWaterMark {
+public:
+    LowWaterMark(int fd, std::size_t bytes) : fd_(fd) {
+        const int v = static_cast<int>(bytes);
+        set_ = ::setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0;
+    }
+    ~LowWaterMark() {
+        if (!set_) return;
+        const int one = 1;
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    }
+    LowWaterMark(const LowWaterMark&) = delete;
+    LowWaterMark& operator=(const LowWaterMark&) = delete;
+    bool set() const { return set_; }
+
+private:
+    int fd_;
+    bool set_ = false;
+};
+
+// A mark above this could make Linux grow the receive buffer and clamp the window to the
+// mark for the rest of the connection; past it, peeks are paced by a timer instead.
+constexpr std::size_t kMaxLowWaterMark = 16 * 1024;
+constexpr std::chrono::milliseconds kPeekPace{20};
+
+}  // namespace
+
 asio::awaitable<std::size_t> peek_more(asio::ip::tcp::socket& socket, std::span<std::uint8_t> buf, std::size_t have) {
     socket.native_non_blocking(true);
+    const int fd = socket.native_handle();
     for (;;) {
-        ssize_t n = ::recv(socket.native_handle(), buf.data(), buf.size(), MSG_PEEK);
+        ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_PEEK);
         if (n == 0) co_return 0;
         if (n > 0 && static_cast<std::size_t>(n) > have) co_return static_cast<std::size_t>(n);
         if (n > 0 && static_cast<std::size_t>(n) == buf.size()) co_return static_cast<std::size_t>(n);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return 0;
+        // The bytes already peeked keep the socket readable, and a wait for readability would
+        // return at once, forever (a client that stalls mid-ClientHello would make this loop
+        // spin until the phase timeout). So the wait is for more than `have` bytes: readable
+        // again only when new bytes (or the peer's FIN, or an error) arrive.
         asio::error_code ec;
-        co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        const std::size_t want = (n > 0 ? static_cast<std::size_t>(n) : 0) + 1;
+        if (want <= kMaxLowWaterMark) {
+            LowWaterMark mark(fd, want);
+            if (mark.set()) {
+                co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+                if (ec) co_return 0;
+                continue;
+            }
+        }
+        if (want == 1) {
+            co_await socket.async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        } else {
+            asio::steady_timer pace(socket.get_executor(), kPeekPace);
+            co_await pace.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            if (!ec && !socket.is_open()) ec = asio::error::operation_aborted;
+        }
         if (ec) co_return 0;
     }
 }

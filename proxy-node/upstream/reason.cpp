@@ -41,6 +41,7 @@ std::string_view code(Reason r) {
         case Reason::malformed_http: return "malformed_http";
         case Reason::not_http: return "not_http";
         case Reason::destination_not_allowed: return "destination_not_allowed";
+        case Reason::client_connection_limit: return "client_connection_limit";
     }
     return "unknown";
 }
@@ -100,6 +101,9 @@ std::string_view describe(Reason r) {
         case Reason::destination_not_allowed:
             return "The proxy does not connect to this address: it is in a range the proxy refuses (by default the "
                    "proxy's own host, link-local, multicast and broadcast addresses).";
+        case Reason::client_connection_limit:
+            return "Your address has as many connections open through the proxy as it may have at once; close some "
+                   "and try again.";
     }
     return "Unknown error.";
 }

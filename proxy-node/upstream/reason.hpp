@@ -53,8 +53,10 @@ enum class Reason {
     not_http,        // the tunnel carries something other than HTTP/1.1 (or upgrades away from it)
     // Destination access control.
     destination_not_allowed,  // every address of the destination is in access.denied_destinations
+    // Fairness between clients.
+    client_connection_limit,  // the client's address holds limits.max_connections_per_client already
 };
-inline constexpr Reason kLastReason = Reason::destination_not_allowed;
+inline constexpr Reason kLastReason = Reason::client_connection_limit;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

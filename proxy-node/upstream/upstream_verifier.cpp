@@ -126,6 +126,23 @@ void UpstreamSessionCache::put(const std::string& key, SSL_SESSION* session) {
         return;
     }
     std::lock_guard lock(mu_);
+    if (SSL_SESSION_get_protocol_version(session) < TLS1_3_VERSION) {
+        // A TLS 1.2 session replaces the one kept for its key (a server that renews its
+        // ticket on resumption must not fill the cache with copies).
+        auto [first, last] = entries_.equal_range(key);
+        for (auto it = first; it != last;) {
+            if (it->second.session == session) {  // the same session handed over again
+                SSL_SESSION_free(session);
+                return;
+            }
+            if (SSL_SESSION_get_protocol_version(it->second.session) < TLS1_3_VERSION) {
+                SSL_SESSION_free(it->second.session);
+                it = entries_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
     while (entries_.size() >= capacity_ && !order_.empty()) {
         auto it = entries_.find(order_.front());
         if (it != entries_.end()) {
@@ -163,9 +180,17 @@ SSL_SESSION* UpstreamSessionCache::take(const std::string& key) {
         auto it = entries_.find(key);
         if (it == entries_.end()) return nullptr;
         Entry e = it->second;
-        entries_.erase(it);
-        if (std::chrono::steady_clock::now() - e.stored < kMaxSessionAge && SSL_SESSION_is_resumable(e.session) == 1)
+        const bool usable =
+            std::chrono::steady_clock::now() - e.stored < kMaxSessionAge && SSL_SESSION_is_resumable(e.session) == 1;
+        // TLS 1.2: a session (its ticket or ID) may be resumed again and again while it is
+        // valid (RFC 5077 leaves reuse to the server; browsers reuse, and a resumed TLS 1.2
+        // handshake usually brings no new ticket). TLS 1.3 tickets are used once (RFC 8446 C.4).
+        if (usable && SSL_SESSION_get_protocol_version(e.session) < TLS1_3_VERSION) {
+            SSL_SESSION_up_ref(e.session);
             return e.session;
+        }
+        entries_.erase(it);
+        if (usable) return e.session;
         SSL_SESSION_free(e.session);
     }
 }
@@ -235,8 +260,10 @@ ossl::Ssl UpstreamVerifier::new_session(const std::string& name, const std::stri
     if (is_ip_literal(name)) {
         if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1) throw ossl::Error("setting the IP to verify");
     } else {
-        // No partial wildcards (f*.example.com), as browsers.
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        // As Chromium checks names: subjectAltName dNSName entries only, the subject CN is never
+        // consulted (OpenSSL falls back to it when a certificate has no DNS names); no partial
+        // wildcards (f*.example.com). An IP literal (above) matches only iPAddress entries.
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
         if (X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) != 1)
             throw ossl::Error("setting the host name to verify");
         if (SSL_set_tlsext_host_name(ssl.get(), name.c_str()) != 1) throw ossl::Error("setting SNI");

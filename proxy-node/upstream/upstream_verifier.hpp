@@ -33,7 +33,8 @@ struct UpstreamObservations {
 
 // TLS sessions (tickets) from upstream servers, so that the next connection to the same
 // server name and address resumes instead of repeating the full handshake, as browsers do.
-// Each ticket is used once (RFC 8446 C.4) and kept at most kMaxSessionAge.
+// A TLS 1.3 ticket is used once (RFC 8446 C.4); a TLS 1.2 session is reused while it is
+// valid; either is kept at most kMaxSessionAge.
 class UpstreamSessionCache {
 public:
     explicit UpstreamSessionCache(std::size_t capacity) : capacity_(capacity) {}

@@ -15,3 +15,22 @@ target_link_libraries(proxy_inspect_tests PRIVATE test_support origin_support pr
                       Catch2::Catch2WithMain ZLIB::ZLIB PkgConfig::ZSTD)
 add_dependencies(proxy_inspect_tests proxy-node ca-service hsm-tool)
 catch_discover_tests(proxy_inspect_tests TEST_PREFIX "proxy-inspect:" PROPERTIES LABELS integration)
+
+# Hostile and broken peers (stalled input, floods, slow, silent and endless peers).
+add_executable(proxy_hostile_tests proxy_hostile_test.cpp ${PROJECT_SOURCE_DIR}/tests/support/scripted_origin.cpp)
+target_link_libraries(proxy_hostile_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
+                      Catch2::Catch2WithMain)
+add_dependencies(proxy_hostile_tests proxy-node ca-service hsm-tool)
+catch_discover_tests(proxy_hostile_tests TEST_PREFIX "proxy-hostile:" PROPERTIES LABELS integration)
+
+# A real browser (headless Chromium) through the node, in a network namespace of the test's
+# own: only loopback exists there, so a DNS lookup fails at once and nothing leaves the
+# machine (needs root, as CI is).
+add_executable(proxy_browser_tests proxy_browser_test.cpp)
+target_link_libraries(proxy_browser_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
+                      Catch2::Catch2WithMain)
+add_dependencies(proxy_browser_tests proxy-node ca-service hsm-tool)
+add_test(NAME "proxy-browser:Chromium shows the explanation page for refused upstreams"
+         COMMAND unshare --net -- sh -c "ip link set lo up && exec \"$0\"" $<TARGET_FILE:proxy_browser_tests>)
+set_tests_properties("proxy-browser:Chromium shows the explanation page for refused upstreams" PROPERTIES
+                     LABELS "integration;browser" TIMEOUT 900)

@@ -9,7 +9,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -164,6 +172,67 @@ private:
     std::uint16_t mgmt_port_;
     std::vector<std::string> launcher_;
     std::unique_ptr<Child> child_;
+};
+
+// A raw TCP client for sending what no well-behaved client would; `from` binds a source
+// address on loopback (127.0.0.2 is another client).
+class RawClient {
+public:
+    explicit RawClient(std::uint16_t port, const char* from = nullptr) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        if (fd_ < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+        if (from != nullptr) {
+            sockaddr_in src{};
+            src.sin_family = AF_INET;
+            ::inet_pton(AF_INET, from, &src.sin_addr);
+            if (::bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+                ::close(fd_);
+                throw std::runtime_error("bind " + std::string(from));
+            }
+        }
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(fd_);
+            throw std::runtime_error("connect: " + std::string(std::strerror(errno)));
+        }
+    }
+    ~RawClient() { ::close(fd_); }
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
+    int fd() const { return fd_; }
+    bool send(const std::string& s) {
+        return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+    }
+    // Everything until the peer closes or `timeout` passes; `closed` says which.
+    std::string read_all(std::chrono::milliseconds timeout, bool& closed) {
+        return read_until(timeout, closed, "");
+    }
+    // Reads until `text` has arrived (empty: until the peer closes), the peer closes, or
+    // `timeout` passes.
+    std::string read_until(std::chrono::milliseconds timeout, bool& closed, const std::string& text) {
+        std::string out;
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        closed = false;
+        for (;;) {
+            if (!text.empty() && out.find(text) != std::string::npos) return out;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return out;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                closed = true;
+                return out;
+            }
+            out.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+
+private:
+    int fd_;
 };
 
 struct CurlResult {

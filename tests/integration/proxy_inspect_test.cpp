@@ -800,6 +800,9 @@ TEST_CASE("non_http = tunnel relays other protocols uninspected, logged", "[prox
     REQUIRE(rec.is_object());
     CHECK(rec["decision"] == "intercepted");
     CHECK_THAT(rec.value("detail", ""), ContainsSubstring("not inspected"));
+    CHECK(rec.value("inspection", "") == "off");  // nothing of it went through the inspector
+    CHECK_THAT(run({"curl", "-s", p->mgmt_url("/metrics")}).output,
+               ContainsSubstring("proxy_uninspected_connections_total 1"));
 }
 
 TEST_CASE("with inspection on, upstream ALPN is limited to http/1.1", "[proxy][inspect][alpn]") {
@@ -898,10 +901,19 @@ TEST_CASE("a 101 upgrade (WebSocket) is ended as not_http, or relayed with non_h
     }
     {
         auto p = e.proxy("ws-tunnel", "non_http = \"tunnel\"\n");
-        TunnelClient c(p->port(), e.origin.port(), e.root());
-        c.send(upgrade);
-        auto got = c.read();
-        CHECK(got.rfind("HTTP/1.1 101 Switching Protocols", 0) == 0);
-        CHECK_THAT(got, ContainsSubstring("\x81\x05hello"));
+        const auto before = p->records().size();
+        {
+            TunnelClient c(p->port(), e.origin.port(), e.root());
+            c.send(upgrade);
+            auto got = c.read();
+            CHECK(got.rfind("HTTP/1.1 101 Switching Protocols", 0) == 0);
+            CHECK_THAT(got, ContainsSubstring("\x81\x05hello"));
+        }
+        // The upgrade request was inspected, what followed it was not: the log says so.
+        auto rec = record_after(*p, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec["decision"] == "intercepted");
+        CHECK(rec.value("inspection", "") == "partial");
+        CHECK_THAT(rec.value("detail", ""), ContainsSubstring("not inspected: protocol upgrade"));
     }
 }

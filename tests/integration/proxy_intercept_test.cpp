@@ -56,6 +56,10 @@ struct Origins {
         CertSpec unknown = ok({"unknownroot.test.example"});
         unknown.issuer = IssuerKind::unknown_root;
         certs.emplace("unknownroot.test.example", pki.issue(unknown));
+        // The host in the subject CN only, no subjectAltName: browsers refuse it, so does the node.
+        CertSpec cn_only;
+        cn_only.subject_cn = "cnonly.test.example";
+        certs.emplace("cnonly.test.example", pki.issue(cn_only));
         // Served for wronghost.test.example, but names another host.
         certs.emplace("wronghost.test.example", pki.issue(ok({"somewhere-else.test.example"})));
         CertSpec sha1 = ok({"sha1.test.example"});
@@ -100,7 +104,7 @@ ProxyOptions resolving(const std::vector<std::string>& names, ProxyOptions o = {
 const std::vector<std::string> kTestNames = {
     "good.test.example", "www.test.example", "img.cdn.test.example", "other.test.example", "cached.test.example",
     "new.test.example", "expired.test.example", "future.test.example", "selfsigned.test.example",
-    "unknownroot.test.example", "wronghost.test.example", "sha1.test.example", "rsa1024.test.example",
+    "unknownroot.test.example", "wronghost.test.example", "cnonly.test.example", "sha1.test.example", "rsa1024.test.example",
     "tls10.test.example", "cbc.test.example", "h2.test.example", "revoked.test.example", "stapled.test.example"};
 
 // One CA service, origin and proxy shared by the tests that do not stop any of them.
@@ -253,6 +257,7 @@ TEST_CASE("every bad upstream is refused with the right reason, over the forged 
         {"selfsigned.test.example", "self_signed", "self-signed"},
         {"unknownroot.test.example", "unknown_issuer", "unknown"},
         {"wronghost.test.example", "hostname_mismatch", "wrong host"},
+        {"cnonly.test.example", "hostname_mismatch", "wrong host"},
         {"sha1.test.example", "weak_signature", "SHA-1"},
         {"rsa1024.test.example", "weak_key", "too weak"},
     };
@@ -386,6 +391,36 @@ TEST_CASE("ALPN: the client is told exactly what the upstream selected", "[proxy
                  " -servername good.test.example -alpn http/1.1 -CAfile " + s.root().string() + " 2>&1");
     INFO(r3.output);
     CHECK_THAT(r3.output, ContainsSubstring("No ALPN negotiated"));
+}
+
+TEST_CASE("upstream sessions resume: a TLS 1.2 session while valid, a TLS 1.3 ticket once", "[proxy][upstream][resumption]") {
+    auto& s = shared();
+    for (const bool tls12 : {true, false}) {
+        CAPTURE(tls12);
+        OriginServer origin(s.origins.certs.at("cached.test.example"), {}, OriginOptions{1, "", tls12});
+        auto metrics = [&] { return run({"curl", "-s", s.proxy.mgmt_url("/metrics")}).output; };
+        auto count = [](const std::string& m, const std::string& resumed) {
+            const std::string key = "proxy_upstream_tls_handshakes_total{resumed=\"" + resumed + "\"} ";
+            auto p = m.find(key);
+            return p == std::string::npos ? -1L : std::stol(m.substr(p + key.size()));
+        };
+        const auto before = metrics();
+        constexpr int kConnections = 20;
+        for (int i = 0; i < kConnections; ++i) {
+            auto r = curl_via(s.proxy, s.root(), "https://cached.test.example:" + std::to_string(origin.port()) + "/");
+            REQUIRE(r.status == 200);
+        }
+        s.proxy.settle();
+        const auto after = metrics();
+        const long resumed = count(after, "true") - count(before, "true");
+        const long full = count(after, "false") - count(before, "false");
+        INFO("resumed " << resumed << ", full " << full);
+        CHECK(resumed + full == kConnections);
+        CHECK(full <= 1);  // only the first: every later connection resumes (>= 95%)
+        auto rec = s.proxy.last_record("cached.test.example");
+        CHECK(rec["upstream_tls"]["version"] == (tls12 ? "TLSv1.2" : "TLSv1.3"));
+        CHECK(rec["upstream_tls"]["resumed"] == true);
+    }
 }
 
 TEST_CASE("an unreachable upstream gives an error page, not a silent failure", "[proxy][upstream]") {

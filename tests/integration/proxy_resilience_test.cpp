@@ -25,44 +25,6 @@ namespace {
 
 std::filesystem::path work_dir(const std::string& name) { return make_temp_dir("splitca-proxy-" + name); }
 
-// A raw TCP client for sending what no well-behaved client would.
-class RawClient {
-public:
-    explicit RawClient(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
-    }
-    ~RawClient() { ::close(fd_); }
-    bool send(const std::string& s) {
-        return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-    }
-    // Everything until the peer closes or `timeout` passes; `closed` says which.
-    std::string read_all(std::chrono::milliseconds timeout, bool& closed) {
-        std::string out;
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        closed = false;
-        for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return out;
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-            char buf[4096];
-            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-            if (n <= 0) {
-                closed = true;
-                return out;
-            }
-            out.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-
-private:
-    int fd_;
-};
-
 struct Env {
     const TestCa& ca = TestCa::shared();
     OriginPki pki;
@@ -350,6 +312,33 @@ TEST_CASE("SIGTERM: stop accepting, let open connections finish, exit", "[proxy]
     CHECK(r.output == "6000000");
     CHECK(proxy.child().wait(std::chrono::seconds(10)) == 0);
     CHECK_THAT(proxy.log(), ContainsSubstring("\"draining\""));
+}
+
+TEST_CASE("a connection cut at the drain deadline still gets its log line", "[proxy][shutdown][log]") {
+    Env env;
+    CaService service(env.ca, work_dir("cut-ca"));
+    ProxyNode proxy(env.ca, service.port(), work_dir("cut-node"), env.dir / "origin-root.pem",
+                    env.options("drain_timeout_seconds = 1\n"));
+    auto slow = std::async(std::launch::async, [&] {
+        return run({"curl", "-sS", "--limit-rate", "200K", "-x", proxy.proxy_url(), "--cacert", env.root().string(),
+                    "-o", "/dev/null", env.url("good.test.example", "/bytes/100000000")});
+    });
+    for (int i = 0; i < 100; ++i) {  // until the download is under way
+        if (run({"curl", "-s", proxy.mgmt_url("/metrics")}).output.find("proxy_connections_active 1") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    proxy.child().kill(SIGTERM);
+    CHECK(proxy.child().wait(std::chrono::seconds(10)) == 0);
+    CHECK(slow.get().exit_code != 0);  // the download was cut
+    INFO(proxy.log());
+    CHECK_THAT(proxy.log(), ContainsSubstring("1 connections cut at the drain deadline"));
+    auto rec = proxy.last_record("good.test.example");
+    REQUIRE(rec.is_object());
+    CHECK(rec["reason"] == "shutting_down");
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("drain deadline"));
+    CHECK(rec["bytes_upstream_to_client"].get<std::uint64_t>() > 0);
 }
 
 namespace {

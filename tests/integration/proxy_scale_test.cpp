@@ -183,8 +183,10 @@ TEST_CASE("three nodes serve concurrently; revoking one stops only its new issua
     for (const auto& rec : nodes[1]->records()) {
         CHECK(rec.value("node", "") == "node-2");
         if (rec.value("reason", "") == "certificate_refused" &&
-            rec.value("detail", "").find("node_revoked") != std::string::npos)
+            rec.value("detail", "").find("node_revoked") != std::string::npos) {
             refused_logged = true;
+            CHECK(rec.value("leaf", "?") == "");  // no certificate was obtained, none came from the cache
+        }
     }
     INFO(nodes[1]->log());
     CHECK(refused_logged);

@@ -89,7 +89,8 @@ OriginPki::OriginPki() {
 }
 
 OriginCert OriginPki::issue(const CertSpec& spec) const {
-    const std::string cn = spec.dns_names.empty() ? (spec.ip_addresses.empty() ? "origin" : spec.ip_addresses[0])
+    const std::string cn = !spec.subject_cn.empty() ? spec.subject_cn
+                         : spec.dns_names.empty() ? (spec.ip_addresses.empty() ? "origin" : spec.ip_addresses[0])
                                                   : spec.dns_names[0];
     switch (spec.issuer) {
         case IssuerKind::origin_root: return build(cn, spec, &root_, false);

@@ -25,6 +25,7 @@ enum class IssuerKind { origin_root, self_signed, unknown_root };
 struct CertSpec {
     std::vector<std::string> dns_names;
     std::vector<std::string> ip_addresses;
+    std::string subject_cn;  // empty: the first DNS name (or IP address)
     std::chrono::seconds not_before_offset{-3600};       // relative to now
     std::chrono::seconds not_after_offset{30 * 86400};
     KeyKind key = KeyKind::ec_p256;
