@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace {
 
@@ -59,6 +61,8 @@ struct Options {
     std::uint64_t bulk_bytes = 1ULL << 30;
     int latency_samples = 400;
     std::filesystem::path ca_dir;  // existing hsm-setup directory; empty: temporary
+    bool tls12 = false;            // the origin speaks TLS 1.2 at most
+    int idle = 0;                  // intercepted connections held idle for the memory phase; 0: none
 };
 
 Options parse(int argc, char** argv) {
@@ -75,16 +79,19 @@ Options parse(int argc, char** argv) {
         else if (a == "--forging-names") o.forging_names = std::stoi(next());
         else if (a == "--bulk-mb") o.bulk_bytes = std::stoull(next()) << 20;
         else if (a == "--ca-dir") o.ca_dir = next();
+        else if (a == "--tls12") o.tls12 = true;
+        else if (a == "--idle") o.idle = std::stoi(next());
         else {
             std::fprintf(stderr,
                          "usage: proxy-bench [--clients N] [--phase-ms MS] [--rounds R] [--forging-names N] "
-                         "[--bulk-mb MB] [--ca-dir DIR]\n");
+                         "[--bulk-mb MB] [--ca-dir DIR] [--tls12] [--idle N]\n");
             std::exit(2);
         }
     }
-    if (o.clients < 1 || o.rounds < 1 || o.forging_names < o.rounds || o.phase.count() < 100)
+    if (o.clients < 1 || o.rounds < 1 || o.forging_names < o.rounds || o.phase.count() < 100 || o.idle < 0 ||
+        o.idle > 100000)
         throw std::runtime_error("--clients and --rounds must be at least 1, --forging-names at least --rounds, "
-                                 "--phase-ms at least 100");
+                                 "--phase-ms at least 100, --idle from 0 to 100000");
     return o;
 }
 
@@ -120,20 +127,26 @@ ossl::SslCtx client_ctx(const std::filesystem::path& trust) {
     return ctx;
 }
 
-// One connection: [CONNECT,] TLS handshake with verification, one GET, response read to
-// its end. Returns the body bytes received, or -1 on any failure.
-long long fetch(const Path& p, std::uint16_t origin_port, const std::string& host, const std::string& path,
-                std::vector<char>& buf) {
-    int fd = tcp_connect(p.proxy_port != 0 ? p.proxy_port : origin_port);
-    if (fd < 0) return -1;
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
+// A client connection: [CONNECT,] TLS handshake with verification. Closes its socket.
+struct Connection {
+    int fd = -1;
+    ossl::Ssl ssl;
+    Connection() = default;
+    Connection(Connection&& o) noexcept : fd(std::exchange(o.fd, -1)), ssl(std::move(o.ssl)) {}
+    Connection& operator=(Connection&&) = delete;
+    ~Connection() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+// Opens a connection to `host` on `p`; false on any failure.
+bool open_connection(const Path& p, std::uint16_t origin_port, const std::string& host, Connection& c) {
+    c.fd = tcp_connect(p.proxy_port != 0 ? p.proxy_port : origin_port);
+    if (c.fd < 0) return false;
     if (p.proxy_port != 0) {
         const std::string req = "CONNECT " + host + ":" + std::to_string(origin_port) + " HTTP/1.1\r\nHost: " + host +
                                 ":" + std::to_string(origin_port) + "\r\n\r\n";
-        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return -1;
+        if (::send(c.fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return false;
         // Read in whole segments, not a byte at a time: nothing can follow the proxy's answer
         // before the client speaks TLS, so a read never takes bytes that belong to the
         // handshake (any that did would fail the fetch).
@@ -141,29 +154,36 @@ long long fetch(const Path& p, std::uint16_t origin_port, const std::string& hos
         std::size_t have = 0;
         std::string_view view;
         for (;;) {
-            const ssize_t n = ::recv(fd, head + have, sizeof head - have, 0);
-            if (n <= 0) return -1;
+            const ssize_t n = ::recv(c.fd, head + have, sizeof head - have, 0);
+            if (n <= 0) return false;
             have += static_cast<std::size_t>(n);
             view = std::string_view(head, have);
             if (view.find("\r\n\r\n") != std::string_view::npos) break;
-            if (have == sizeof head) return -1;
+            if (have == sizeof head) return false;
         }
-        if (!view.starts_with("HTTP/1.1 200") || view.find("\r\n\r\n") + 4 != have) return -1;
+        if (!view.starts_with("HTTP/1.1 200") || view.find("\r\n\r\n") + 4 != have) return false;
     }
-    ossl::Ssl ssl(SSL_new(p.ctx));
-    SSL_set_fd(ssl.get(), fd);
-    SSL_set_tlsext_host_name(ssl.get(), host.c_str());
-    SSL_set1_host(ssl.get(), host.c_str());
-    if (SSL_connect(ssl.get()) != 1) {
+    c.ssl.reset(SSL_new(p.ctx));
+    SSL_set_fd(c.ssl.get(), c.fd);
+    SSL_set_tlsext_host_name(c.ssl.get(), host.c_str());
+    SSL_set1_host(c.ssl.get(), host.c_str());
+    if (SSL_connect(c.ssl.get()) != 1) {
         ERR_clear_error();
-        return -1;
+        return false;
     }
-    const std::string get = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
-    if (SSL_write(ssl.get(), get.data(), static_cast<int>(get.size())) <= 0) return -1;
+    return true;
+}
+
+// One GET on `c`, its response read to its end (Content-Length). Returns the body bytes
+// received, or -1 on any failure. `keep_alive` leaves the connection open for more.
+long long get(Connection& c, const std::string& host, const std::string& path, std::vector<char>& buf, bool keep_alive) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" +
+                            (keep_alive ? "" : "Connection: close\r\n") + "\r\n";
+    if (SSL_write(c.ssl.get(), req.data(), static_cast<int>(req.size())) <= 0) return -1;
     std::string head;
     long long body = 0, expected = -1;
     for (;;) {
-        int n = SSL_read(ssl.get(), buf.data(), static_cast<int>(buf.size()));
+        int n = SSL_read(c.ssl.get(), buf.data(), static_cast<int>(buf.size()));
         if (n <= 0) break;
         if (expected < 0) {
             head.append(buf.data(), static_cast<std::size_t>(n));
@@ -180,8 +200,66 @@ long long fetch(const Path& p, std::uint16_t origin_port, const std::string& hos
         if (expected >= 0 && body >= expected) break;
     }
     ERR_clear_error();
-    SSL_shutdown(ssl.get());
     return expected >= 0 && body == expected ? body : -1;
+}
+
+// One connection: [CONNECT,] TLS handshake with verification, one GET, response read to
+// its end. Returns the body bytes received, or -1 on any failure.
+long long fetch(const Path& p, std::uint16_t origin_port, const std::string& host, const std::string& path,
+                std::vector<char>& buf) {
+    Connection c;
+    if (!open_connection(p, origin_port, host, c)) return -1;
+    const long long got = get(c, host, path, buf, false);
+    SSL_shutdown(c.ssl.get());
+    ERR_clear_error();
+    return got;
+}
+
+// `n` connections on `p`, each idle after one request, opened by `clients` threads; the ones
+// that opened (failures are counted in `failed`).
+std::vector<Connection> hold_idle(const Path& p, std::uint16_t origin_port, const std::string& host, int n, int clients,
+                                  long long& failed) {
+    std::vector<std::vector<Connection>> per_thread(static_cast<std::size_t>(clients));
+    std::atomic<int> next{0};
+    std::atomic<long long> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t)
+        threads.emplace_back([&, t] {
+            std::vector<char> buf(16384);
+            while (next++ < n) {
+                Connection c;
+                if (open_connection(p, origin_port, host, c) && get(c, host, "/", buf, true) >= 0)
+                    per_thread[static_cast<std::size_t>(t)].push_back(std::move(c));
+                else
+                    ++failures;
+            }
+        });
+    for (auto& t : threads) t.join();
+    std::vector<Connection> all;
+    all.reserve(static_cast<std::size_t>(n));
+    for (auto& v : per_thread)
+        for (auto& c : v) all.push_back(std::move(c));
+    failed = failures.load();
+    return all;
+}
+
+// Resident memory of a process (VmRSS), in KiB.
+long rss_kib(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+// The node's completed upstream handshakes so far, from its /metrics: {resumed, full}.
+std::pair<long long, long long> upstream_handshakes(std::uint16_t mgmt_port) {
+    const auto m = testing_support::run({"curl", "-s", "http://127.0.0.1:" + std::to_string(mgmt_port) + "/metrics"}).output;
+    auto value = [&](const std::string& resumed) {
+        const std::string key = "proxy_upstream_tls_handshakes_total{resumed=\"" + resumed + "\"} ";
+        const auto pos = m.find(key);
+        return pos == std::string::npos ? -1LL : std::stoll(m.substr(pos + key.size()));
+    };
+    return {value("true"), value("false")};
 }
 
 struct RateResult {
@@ -308,7 +386,7 @@ int main(int argc, char** argv) try {
         certs.push_back(pki.issue(valid_for({forging_name(i)})));
         by_name[forging_name(i)] = &certs.back();
     }
-    OriginServer origin(certs.front(), by_name, OriginOptions{1, "", false});
+    OriginServer origin(certs.front(), by_name, OriginOptions{1, "", o.tls12});
 
     // ca-service: a private copy of the CA's configuration on its own port, without the
     // per-node rate limit (the benchmark measures the proxy, not the limiter).
@@ -337,6 +415,8 @@ int main(int argc, char** argv) try {
             << (ca.dir / "nodes/node-1/node.key").string() << "\"\nconnections = 16\n[upstream]\nextra_ca = \""
             << (work / "origin-root.pem").string() << "\"\nsystem_trust = false\n[upstream.hosts]\n";
         for (const auto& [n, cert] : by_name) cfg << '"' << n << "\" = \"127.0.0.1\"\n";
+        // The load generator is one client address: no per-client cap on it.
+        cfg << "[limits]\nmax_connections_per_client = 1000000\n";
         cfg << "[log]\nconnections = \"" << (work / (name + "-connections.jsonl")).string() << "\"\n"
             // The node's default less loopback, where the origin listens (still checked on
             // every connection, as in production).
@@ -380,6 +460,7 @@ int main(int argc, char** argv) try {
     run_rate(via, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(inspected, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
 
+    const auto handshakes_before = upstream_handshakes(mgmt_port);
     Rounds cached_direct, cached_proxy, cached_inspected;
     CpuCost cached_direct_cpu, cached_proxy_cpu, cached_inspected_cpu;
     const int ca_pid = ca_service.pid();
@@ -399,6 +480,13 @@ int main(int argc, char** argv) try {
                 bench::median(cached_direct.rates), bench::median(cached_proxy.rates), bench::median(cached_inspected.rates), o.rounds,
                 cached_proxy.spread().c_str(), cached_inspected.spread().c_str(), cached_direct.failures,
                 cached_proxy.failures, cached_inspected.failures);
+
+    const auto handshakes_after = upstream_handshakes(mgmt_port);
+    const long long resumed = handshakes_after.first - handshakes_before.first;
+    const long long full = handshakes_after.second - handshakes_before.second;
+    std::printf("upstream resumption on the cached path (origin TLS %s): %lld resumed, %lld full = %.1f%%\n",
+                o.tls12 ? "1.2" : "1.3", resumed, full,
+                resumed + full > 0 ? 100.0 * static_cast<double>(resumed) / static_cast<double>(resumed + full) : 0.0);
 
     const auto lat_direct = latencies(direct, origin.port(), "cached.bench.example", o.latency_samples);
     const auto lat_proxy = latencies(via, origin.port(), "cached.bench.example", o.latency_samples);
@@ -442,6 +530,28 @@ int main(int argc, char** argv) try {
                 cached_direct_cpu.text(false, false).c_str(), cached_proxy_cpu.text(true, false).c_str(),
                 cached_inspected_cpu.text(true, false).c_str(), forging_direct_cpu.text(false, false).c_str(),
                 forging_proxy_cpu.text(true, true).c_str());
+    if (o.idle > 0) {
+        // Memory: o.idle intercepted connections (TLS on both sides) idle after one request,
+        // and the cached rate while they are held, against the rate just before.
+        rlimit nofile{};
+        getrlimit(RLIMIT_NOFILE, &nofile);
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+        const RateResult rate_before = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
+        const long rss_before = rss_kib(proxy->pid());
+        long long failed = 0;
+        const auto held = hold_idle(via, origin.port(), "cached.bench.example", o.idle, o.clients, failed);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        const long rss_held = rss_kib(proxy->pid());
+        const RateResult rate_held = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
+        const double per_connection_kib =
+            held.empty() ? 0.0 : static_cast<double>(rss_held - rss_before) / static_cast<double>(held.size());
+        std::printf("idle    %zu intercepted connections held (%lld failed): node RSS %ld -> %ld MiB, %.1f KiB per "
+                    "connection; cached rate meanwhile %.0f conn/s, before %.0f (ratio %.2f, failures %lld)\n",
+                    held.size(), failed, rss_before / 1024, rss_held / 1024, per_connection_kib, rate_held.per_second,
+                    rate_before.per_second, rate_before.per_second > 0 ? rate_held.per_second / rate_before.per_second : 0,
+                    rate_held.failures);
+    }
     std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f\n",
                 bench::median(cached_proxy.ratios), bench::median(forging_proxy.ratios), bulk_proxy / bulk_direct,
                 bulk_inspected / bulk_direct, bench::median(cached_inspected.ratios));
