@@ -106,6 +106,20 @@ std::string endpoint_text(const tcp::endpoint& ep) {
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
 }
 
+// A refusal at accept: counted always, logged at most kRefusalLinesPerSecond lines a second;
+// the next line admitted says how many (`which`, e.g. "from clients outside ...") were not.
+void record_refusal(ProxyContext& ctx, const ConnectionRecord& rec, LogRateLimit& log_limit, const std::string& which) {
+    ctx.metrics.count(rec.decision, rec.reason);
+    std::uint64_t suppressed = 0;
+    if (!log_limit.admit(suppressed)) return;
+    if (suppressed > 0)
+        ctx.log.event("refusals_not_logged", std::to_string(suppressed) + " connections " + which +
+                                                 " were refused without a line each (over " +
+                                                 std::to_string(kRefusalLinesPerSecond) +
+                                                 " a second); proxy_refusals_total counts them all");
+    ctx.log.write(rec);
+}
+
 // Over limits.max_connections_per_client: a 429 (written by the connection's worker), a log
 // line (rate-limited like the other refusals) and a count.
 void refuse_client_over_limit(ProxyContext& ctx, tcp::socket socket, const tcp::endpoint& remote,
@@ -116,17 +130,7 @@ void refuse_client_over_limit(ProxyContext& ctx, tcp::socket socket, const tcp::
     rec.reason = Reason::client_connection_limit;
     rec.detail = "the address holds " + std::to_string(ctx.client_slots.limit()) +
                  " connections already (limits.max_connections_per_client)";
-    ctx.metrics.count(rec.decision, rec.reason);
-    std::uint64_t suppressed = 0;
-    if (log_limit.admit(suppressed)) {
-        if (suppressed > 0)
-            ctx.log.event("refusals_not_logged", std::to_string(suppressed) +
-                                                     " connections over limits.max_connections_per_client were "
-                                                     "refused without a line each (over " +
-                                                     std::to_string(kRefusalLinesPerSecond) +
-                                                     " a second); proxy_refusals_total counts them all");
-        ctx.log.write(rec);
-    }
+    record_refusal(ctx, rec, log_limit, "over limits.max_connections_per_client");
     asio::co_spawn(worker, refuse_at_accept(std::move(socket), Reason::client_connection_limit), asio::detached);
 }
 
@@ -142,17 +146,7 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket, LogRateLimit& log_li
     rec.decision = decision::kBlocked;
     rec.reason = Reason::client_not_allowed;
     rec.detail = ec ? "the client's address is unknown: " + ec.message() : "the client's address is not in access.allowed_clients";
-    ctx.metrics.count(rec.decision, rec.reason);
-    std::uint64_t suppressed = 0;
-    if (log_limit.admit(suppressed)) {
-        if (suppressed > 0)
-            ctx.log.event("refusals_not_logged", std::to_string(suppressed) +
-                                                     " connections from clients outside access.allowed_clients were "
-                                                     "refused without a line each (over " +
-                                                     std::to_string(kRefusalLinesPerSecond) +
-                                                     " a second); proxy_refusals_total counts them all");
-        ctx.log.write(rec);
-    }
+    record_refusal(ctx, rec, log_limit, "from clients outside access.allowed_clients");
     socket.close(ec);
     return false;
 }
