@@ -43,6 +43,7 @@ ca::policy::PolicyConfig policy_config(const ca::PolicySection& p) {
     c.max_lifetime = p.max_lifetime;
     c.default_lifetime = p.default_lifetime;
     c.backdate = p.backdate;
+    c.public_suffix_list = p.public_suffix_list;
     return c;
 }
 

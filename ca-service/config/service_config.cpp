@@ -36,7 +36,8 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
                         "reinitialize_on_reconnect"});
     r.only_keys("ca", {"issuing_certificate", "root_certificate", "audit_certificate"});
     r.only_keys("policy", {"max_lifetime_seconds", "default_lifetime_seconds", "backdate_seconds", "max_names",
-                           "allow_wildcards", "allow_ip_addresses", "allowed_names", "denied_names"});
+                           "allow_wildcards", "allow_ip_addresses", "allowed_names", "denied_names",
+                           "public_suffix_list"});
     r.only_keys("rate_limit", {"per_node_per_second", "burst"});
     r.only_keys("audit", {"directory", "checkpoint_every", "checkpoint_interval_seconds"});
     r.only_keys("state", {"directory"});
@@ -93,6 +94,7 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
     c.policy.allow_ip_addresses = r.boolean("policy.allow_ip_addresses", true);
     c.policy.allowed_names = r.strings("policy.allowed_names");
     c.policy.denied_names = r.strings("policy.denied_names");
+    if (auto list = r.path("policy.public_suffix_list", false); !list.empty()) c.policy.public_suffix_list = list;
 
     c.rate_limit.per_node_per_second = r.number("rate_limit.per_node_per_second", 500, 0.001, 1e6);
     c.rate_limit.burst = r.number("rate_limit.burst", 1000, 1, 1e7);

@@ -3,6 +3,7 @@
 // never looks at configuration text.
 
 #include "pkcs11/signer.hpp"
+#include "policy/public_suffixes.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -46,6 +47,7 @@ struct PolicySection {
     bool allow_ip_addresses = true;
     std::vector<std::string> allowed_names;
     std::vector<std::string> denied_names;
+    std::filesystem::path public_suffix_list{policy::kDefaultPublicSuffixList};
 };
 
 struct RateLimitSection {

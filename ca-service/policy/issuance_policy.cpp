@@ -16,7 +16,7 @@ using protocol::Error;
 using protocol::ErrorCode;
 using std::chrono::seconds;
 
-std::string quoted(std::string_view name) {
+std::string in_quotes(std::string_view name) {
     return "\"" + std::string(name) + "\"";
 }
 
@@ -61,6 +61,7 @@ IssuancePolicy::IssuancePolicy(PolicyConfig config) : config_(std::move(config))
                 std::to_string(kMinRsaBits) + " and " + std::to_string(kMaxConfigurableRsaBits));
     allowed_ = parse_patterns(config_.allowed_names, "allowed_names");
     denied_ = parse_patterns(config_.denied_names, "denied_names");
+    suffixes_ = PublicSuffixList::load(config_.public_suffix_list);
 }
 
 std::variant<ClassifiedName, Error> IssuancePolicy::check_name(std::string_view requested) const {
@@ -71,24 +72,24 @@ std::variant<ClassifiedName, Error> IssuancePolicy::check_name(std::string_view 
     if (name.kind == NameKind::ip) {
         if (!config_.allow_ip_addresses)
             return Error{ErrorCode::ip_not_allowed,
-                         "IP address " + quoted(name.normalised) +
+                         "IP address " + in_quotes(name.normalised) +
                              " refused: this service's policy issues DNS names only"};
         return std::move(name);
     }
     if (name.wildcard && !config_.allow_wildcards)
         return Error{ErrorCode::wildcard_not_allowed,
-                     "wildcard " + quoted(name.normalised) +
+                     "wildcard " + in_quotes(name.normalised) +
                          " refused: this service's policy issues no wildcards; ask for each host name"};
     // A certificate for a public suffix, or a wildcard over one, would speak for every
     // domain registered under it; no allow rule can make that acceptable.
-    if (!registrable_domain(name.base())) {
+    if (!suffixes_->registrable_domain(name.base())) {
         return Error{
             ErrorCode::public_suffix,
             name.wildcard
-                ? "wildcard " + quoted(name.normalised) + " stands over the public suffix " +
-                      quoted(name.base()) +
+                ? "wildcard " + in_quotes(name.normalised) + " stands over the public suffix " +
+                      in_quotes(name.base()) +
                       "; a wildcard must sit under a registered domain, as in *.example.com"
-                : "name " + quoted(name.normalised) +
+                : "name " + in_quotes(name.normalised) +
                       " is a public suffix, under which unrelated parties register domains; ask for a host "
                       "name under a registered domain"};
     }
@@ -96,13 +97,13 @@ std::variant<ClassifiedName, Error> IssuancePolicy::check_name(std::string_view 
         if (pattern.covers_any(name))
             return Error{
                 ErrorCode::name_denied,
-                "name " + quoted(name.normalised) + " is refused by the deny rule " + quoted(pattern.text())};
+                "name " + in_quotes(name.normalised) + " is refused by the deny rule " + in_quotes(pattern.text())};
     }
     if (!allowed_.empty() && std::none_of(allowed_.begin(), allowed_.end(),
                                           [&](const NamePattern& p) { return p.covers_all(name); })) {
         return Error{
             ErrorCode::name_not_allowed,
-            "name " + quoted(name.normalised) + " matches none of the " + std::to_string(allowed_.size()) +
+            "name " + in_quotes(name.normalised) + " matches none of the " + std::to_string(allowed_.size()) +
                 " allowed name patterns of this service" +
                 (name.wildcard ? " (a wildcard needs a rule covering every name below its base)" : "")};
     }
@@ -128,7 +129,7 @@ std::variant<ApprovedLeaf, Error> IssuancePolicy::evaluate(const protocol::LeafR
                                                      : seen_dns.insert(name.normalised).second;
         if (!fresh)
             return Error{ErrorCode::duplicate_name,
-                         "name " + quoted(name.normalised) +
+                         "name " + in_quotes(name.normalised) +
                              " is requested twice (after lower-casing and removing a "
                              "trailing dot); list each name once"};
         if (name.kind == NameKind::ip)

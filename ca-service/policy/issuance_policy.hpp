@@ -5,6 +5,7 @@
 
 #include "policy/names.hpp"
 #include "policy/public_key.hpp"
+#include "policy/public_suffixes.hpp"
 
 #include "ossl/encoding.hpp"
 #include "protocol/errors.hpp"
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <variant>
@@ -45,6 +47,8 @@ struct PolicyConfig {
     bool refuse_overlong_lifetime = false;
     std::chrono::seconds backdate = kDefaultBackdate;  // notBefore = now - backdate
     unsigned min_rsa_bits = kMinRsaBits;
+    // Names at or above a public suffix of this list are refused whatever the allow list says.
+    std::filesystem::path public_suffix_list{kDefaultPublicSuffixList};
 };
 
 // A request the policy accepts, normalised: what the issuer puts into the certificate.
@@ -62,7 +66,8 @@ struct ApprovedLeaf {
 class IssuancePolicy {
 public:
     // Throws std::invalid_argument naming the setting and the accepted range or pattern
-    // syntax when the configuration is inconsistent.
+    // syntax when the configuration is inconsistent, or naming the public suffix list when
+    // it cannot be read.
     explicit IssuancePolicy(PolicyConfig config);
 
     // Refusals carry a stable code and a message naming the offending name and rule. Checks
@@ -78,6 +83,7 @@ private:
     PolicyConfig config_;
     std::vector<NamePattern> allowed_;
     std::vector<NamePattern> denied_;
+    std::shared_ptr<const PublicSuffixList> suffixes_;
     std::shared_ptr<AcceptedKeyCache> key_cache_ = std::make_shared<AcceptedKeyCache>();
 };
 

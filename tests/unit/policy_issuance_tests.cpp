@@ -105,7 +105,8 @@ TEST_CASE("names repeated after normalisation are refused", "[policy][issuance]"
 TEST_CASE("public suffixes and wildcards over them are refused", "[policy][issuance][public_suffix]") {
     const IssuancePolicy policy{PolicyConfig{}};
     for (const char* name : {"co.uk", "github.io", "s3.amazonaws.com", "com.au", "*.com", "*.co.uk",
-                             "*.github.io", "*.internal"}) {
+                             "*.github.io", "*.internal", "run.app", "*.run.app", "cloudfunctions.net",
+                             "*.cloudfunctions.net", "com.np", "*.com.np", "xn--55qx5d.cn", "*.xn--55qx5d.cn"}) {
         INFO(name);
         refused(policy, request({name}), ErrorCode::public_suffix);
     }
@@ -114,6 +115,13 @@ TEST_CASE("public suffixes and wildcards over them are refused", "[policy][issua
     // Single labels never reach the suffix check: they are not host names at all.
     refused(policy, request({"com"}), ErrorCode::invalid_name);
     approved(policy, request({"example.co.uk", "*.example.co.uk", "user.github.io", "*.user.github.io"}));
+    approved(policy, request({"svc.run.app", "*.shop.com.np", "city.kawasaki.jp"}));
+}
+
+TEST_CASE("a policy without a readable public suffix list is refused at start", "[policy][issuance][public_suffix]") {
+    PolicyConfig config;
+    config.public_suffix_list = "/nonexistent/public_suffix_list.dat";
+    CHECK_THROWS_WITH(IssuancePolicy{config}, ContainsSubstring("/nonexistent/public_suffix_list.dat"));
 }
 
 TEST_CASE("wildcard placement and the wildcard switch", "[policy][issuance][wildcard]") {
