@@ -311,21 +311,47 @@ struct ApiServer::Impl {
         return json_response({{"nodes", nodes}, {"revoked", deps.nodes.revoked()}});
     }
 
+    // Recorded before applied: the audit record is durable before the registry changes, so
+    // no revocation (or unrevocation) takes effect off the record.
     http::Response revocation(const http::Request& req, const NodeIdentity& admin, bool revoke) {
         nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
         if (req.body.size() > kMaxAdminBody || !body.is_object() || body.size() != 1 || !body.contains("node") ||
             !body["node"].is_string() || body["node"].get<std::string>().empty())
             return error_response({protocol::ErrorCode::invalid_field, "send {\"node\": \"<node name or certificate sha256>\"}"});
-        const std::string node = body["node"];
-        bool changed = true;
-        if (revoke) deps.nodes.revoke(node);
-        else changed = deps.nodes.unrevoke(node);
-        audit::ServiceRecord rec{revoke ? "revoke" : "unrevoke", "node " + node + " by " + admin.name};
-        try {
-            deps.audit.append(rec);  // rare: waiting for the commit on this thread is acceptable
-        } catch (const audit::AuditUnavailable&) {
+        std::string node = body["node"];
+        const auto target = deps.nodes.classify(node);
+        if (target == RevocationTarget::unknown) {
+            const auto known = deps.nodes.known_names();
+            std::string list;
+            for (const auto& name : known) list += (list.empty() ? "" : ", ") + name;
+            return error_response(
+                {protocol::ErrorCode::not_found,
+                 "no node of this CA is called '" + node + "'; known nodes: " + (list.empty() ? "(none)" : list) +
+                     ". Name one of them, or give a certificate's SHA-256 fingerprint (64 hex digits)"});
         }
-        return json_response({{"node", node}, {"revoked", revoke}, {"changed", changed}});
+        const char* what = revoke ? "revoke" : "unrevoke";
+        const std::string kind = target == RevocationTarget::fingerprint ? "certificate " : "node ";
+        std::uint64_t seq = 0;
+        try {
+            seq = deps.audit.append(audit::ServiceRecord{what, kind + node + " by " + admin.name});
+        } catch (const audit::AuditUnavailable& e) {
+            return error_response({protocol::ErrorCode::audit_unavailable,
+                                   std::string(what) + " of '" + node +
+                                       "' not applied: the audit log cannot record it (" + e.what() +
+                                       "); nothing changed"});
+        }
+        bool changed = false;
+        try {
+            changed = revoke ? deps.nodes.revoke(node) : deps.nodes.unrevoke(node);
+        } catch (const std::runtime_error& e) {
+            return error_response(
+                {protocol::ErrorCode::internal_error,
+                 std::string(what) + " of '" + node + "' is on the record (audit seq " + std::to_string(seq) +
+                     ") but could not be saved: " + e.what() +
+                     (revoke ? "; it is in force until the service restarts: fix the state directory and repeat it"
+                             : "; the node stays revoked: fix the state directory and repeat it")});
+        }
+        return json_response({{"node", node}, {"revoked", revoke}, {"changed", changed}, {"audit_seq", seq}});
     }
 
     http::Response audit_tail(const http::Request& req) {

@@ -277,6 +277,16 @@ TEST_CASE("if the audit log cannot be written nothing is issued", "[ca-service][
                                    (ca.dir / "nodes/node-1/node.key").string());
         CHECK(health.status == 503);
         CHECK_THAT(health.body, ContainsSubstring("\"writable\":false"));
+        // An admin action that cannot be recorded does not take effect.
+        const std::string admin_cert = (ca.dir / "admin/admin.pem").string(), admin_key = (ca.dir / "admin/admin.key").string();
+        auto revoke = curl_request(ca, svc.url("/v1/admin/revoke"), admin_cert, admin_key, "POST", R"({"node":"node-1"})");
+        INFO(revoke.body);
+        CHECK(revoke.status == 503);
+        CHECK_THAT(revoke.body, ContainsSubstring("audit_unavailable"));
+        CHECK_THAT(revoke.body, ContainsSubstring("nothing changed"));
+        auto nodes = curl_request(ca, svc.url("/v1/admin/nodes"), admin_cert, admin_key);
+        CHECK_THAT(nodes.body, ContainsSubstring("\"revoked\":[]"));
+        CHECK_FALSE(std::filesystem::exists(work / "state/revoked-nodes"));
         svc.kill9();
     }
     CHECK(issued > 5);

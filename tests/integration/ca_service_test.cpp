@@ -12,7 +12,9 @@
 
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -225,6 +227,51 @@ TEST_CASE("revocation stops a node, survives restart, and can be undone", "[ca-s
               .status == 200);
     CHECK(post_leaf(ca, svc, node(ca, 1), body).status == 200);
     CHECK(curl_request(ca, svc.url("/v1/admin/revoke"), admin(ca).cert, admin(ca).key, "POST", R"({"nod":1})").status == 400);
+    std::filesystem::remove_all(ca.dir);
+}
+
+TEST_CASE("a revocation names a node of this CA or a certificate, and is on the record first",
+          "[ca-service][invariant2][audit]") {
+    const auto& ca = TestCa::create({"--nodes", "2"});
+    CaService svc(ca, work_dir("revoke-names"));
+    const auto body = leaf_request_json({"example.com"}, new_public_key_b64());
+    const auto& a = admin(ca);
+
+    // A typo is not a revocation: 404 with the names enrolled by hsm-setup, nothing recorded.
+    auto typo = curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", R"({"node":"node1"})");
+    INFO(typo.body);
+    CHECK(typo.status == 404);
+    CHECK(error_code(typo) == "not_found");
+    CHECK_THAT(typo.body, ContainsSubstring("node-1, node-2"));
+    CHECK(post_leaf(ca, svc, node(ca, 1), body).status == 200);
+    CHECK(curl_request(ca, svc.url("/v1/admin/unrevoke"), a.cert, a.key, "POST", R"({"node":"nobody"})").status == 404);
+
+    // node-2 was never seen by this service: known from hsm-setup's enrolment all the same.
+    auto by_name = curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", R"({"node":"node-2"})");
+    INFO(by_name.body);
+    REQUIRE(by_name.status == 200);
+    const auto seq = Json::parse(by_name.body)["audit_seq"].get<std::uint64_t>();
+    CHECK(seq > 0);
+    CHECK(error_code(post_leaf(ca, svc, node(ca, 2), body)) == "node_revoked");
+
+    // A certificate fingerprint is accepted whether or not it was seen, in either case.
+    const auto cert = ossl::certificate_from_pem(read_file(node(ca, 1).cert));
+    std::string fp = ossl::fingerprint_sha256(*cert);
+    std::transform(fp.begin(), fp.end(), fp.begin(), [](unsigned char c) { return std::toupper(c); });
+    auto by_fp = curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", "{\"node\":\"" + fp + "\"}");
+    INFO(by_fp.body);
+    REQUIRE(by_fp.status == 200);
+    CHECK(error_code(post_leaf(ca, svc, node(ca, 1), body)) == "node_revoked");
+    CHECK(curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", R"({"node":")" + std::string(64, 'f') +
+                       R"("})").status == 200);
+
+    // Each action is in the audit log, with the seq the answer gave, before the denial it caused.
+    auto shown = run({(kBinDir / "ca-audit").string(), "show", svc.audit_dir().string()});
+    INFO(shown.output);
+    CHECK_THAT(shown.output, ContainsSubstring("\"seq\":" + std::to_string(seq) + ","));
+    CHECK_THAT(shown.output, ContainsSubstring("node node-2 by admin"));
+    CHECK_THAT(shown.output, ContainsSubstring("certificate " + ossl::fingerprint_sha256(*cert)));
+    CHECK_THAT(shown.output, !ContainsSubstring("node1"));
     std::filesystem::remove_all(ca.dir);
 }
 

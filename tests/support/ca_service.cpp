@@ -42,8 +42,12 @@ std::string leaf_request_json(const std::vector<std::string>& names, const std::
 
 CaService::CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOptions options)
     : ca_(ca), work_(std::move(work_dir)), options_(std::move(options)), port_(free_port()) {
-    std::filesystem::create_directories(work_);
+    std::filesystem::create_directories(work_ / "state");
     const auto& d = ca_.dir;
+    // The nodes hsm-setup enrolled, as a deployment has them in its state directory.
+    if (std::filesystem::exists(d / "ca-service/state/known-nodes"))
+        std::filesystem::copy_file(d / "ca-service/state/known-nodes", work_ / "state/known-nodes",
+                                   std::filesystem::copy_options::overwrite_existing);
     std::ofstream cfg(config_file());
     cfg << "[listen]\naddress = \"127.0.0.1:" << port_ << "\"\n"
         << "[tls]\ncertificate = \"" << (d / "ca-service/tls.pem").string() << "\"\n"
