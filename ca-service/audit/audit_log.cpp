@@ -240,7 +240,7 @@ private:
         } else if (!std::filesystem::is_directory(dir, ec)) {
             throw AuditUnavailable("the audit log path " + dir.string() + " exists but is not a directory");
         }
-        dir_fd_ = Fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        dir_fd_ = Fd(disk_.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
         if (!dir_fd_)
             throw AuditUnavailable("cannot open the audit directory " + dir.string() + ": " +
                                    errno_text(errno));
@@ -342,11 +342,11 @@ private:
     void open_log_file(std::uint32_t index, bool create) {
         const auto path = config_.dir / log_file_name(index);
         const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? (O_CREAT | O_EXCL) : 0);
-        log_fd_ = Fd(::open(path.c_str(), flags, kFileMode));
+        log_fd_ = Fd(disk_.open(path, flags, kFileMode));
         if (!log_fd_)
             throw AuditUnavailable("cannot open the audit log file " + path.string() +
                                    " for appending: " + errno_text(errno));
-        if (create && ::fsync(dir_fd_.get()) != 0)
+        if (create && disk_.fsync(dir_fd_.get()) != 0)
             throw AuditUnavailable("cannot sync the audit directory " + config_.dir.string() + ": " +
                                    errno_text(errno));
         file_index_ = stream_file_index_ = index;
@@ -452,7 +452,7 @@ private:
                 truncate_needed_ = false;
                 const std::uint64_t size = durable_size_;
                 lk.unlock();
-                if (::ftruncate(log_fd_.get(), static_cast<off_t>(size)) == 0) ::fsync(log_fd_.get());
+                if (disk_.ftruncate(log_fd_.get(), static_cast<off_t>(size)) == 0) disk_.fsync(log_fd_.get());
                 lk.lock();
                 continue;
             }
@@ -591,7 +591,7 @@ private:
             const auto path = config_.dir / log_file_name(job.file_index);
             std::optional<std::string> error;
             if (!fd || fd_index != job.file_index) {
-                fd = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+                fd = Fd(disk_.open(path, O_RDONLY | O_CLOEXEC, 0));
                 fd_index = job.file_index;
                 if (!fd) error = stop_message(path, "cannot open for fdatasync: " + errno_text(errno));
             }
@@ -641,7 +641,7 @@ private:
         if (error) {
             // Cut off what may have reached the file, so a restart after the fix finds a clean
             // tail; those records were never acknowledged.
-            if (::ftruncate(log_fd_.get(), static_cast<off_t>(file_size_)) == 0) ::fsync(log_fd_.get());
+            if (disk_.ftruncate(log_fd_.get(), static_cast<off_t>(file_size_)) == 0) disk_.fsync(log_fd_.get());
             return error;
         }
         file_size_ += buffer.size();
@@ -658,11 +658,11 @@ private:
         std::error_code ec;
         if (std::filesystem::exists(path, ec))
             return stop_message(path, "refusing to overwrite an existing log file during rotation");
-        Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, kFileMode));
+        Fd fd(disk_.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, kFileMode));
         if (!fd) return stop_message(temp, "cannot create: " + errno_text(errno));
         if (auto error = write_all(fd.get(), first_line, temp)) return error;
         if (auto error = sync(fd.get(), temp)) return error;
-        if (::rename(temp.c_str(), path.c_str()) != 0)
+        if (disk_.rename(temp, path) != 0)
             return stop_message(path, "cannot rename into place: " + errno_text(errno));
         if (disk_.fdatasync(dir_fd_.get()) != 0)
             return stop_message(config_.dir, "cannot sync the directory: " + errno_text(errno));
@@ -805,7 +805,7 @@ private:
             return "cannot update " + path.string() + " (" + what +
                    "): truncation of the log tail would go unnoticed until it works again";
         };
-        Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
+        Fd fd(disk_.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kFileMode));
         if (!fd) return fail("create " + temp.string() + ": " + errno_text(errno));
         const std::string text = line + "\n";
         std::string_view data = text;
@@ -817,7 +817,7 @@ private:
         }
         if (disk_.fdatasync(fd.get()) != 0) return fail("fdatasync: " + errno_text(errno));
         fd.reset();
-        if (::rename(temp.c_str(), path.c_str()) != 0) return fail("rename: " + errno_text(errno));
+        if (disk_.rename(temp, path) != 0) return fail("rename: " + errno_text(errno));
         if (disk_.fdatasync(dir_fd_.get()) != 0) return fail("directory sync: " + errno_text(errno));
         return std::nullopt;
     }

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <fstream>
@@ -112,6 +113,44 @@ TEST_CASE("the issuing token's credential cannot reach the root key", "[pkcs11][
     pkcs11::Session s(module, module.slot_for_token("splitca-root"));
     auto pin = pkcs11::read_pin(ca.issuing_token().pin);
     CHECK_THROWS_WITH(s.login(pin, "splitca-root"), ContainsSubstring("rejected the PIN"));
+}
+
+TEST_CASE("each token holds only its own keys: enumerated, not assumed", "[pkcs11][separation]") {
+    const auto& ca = TestCa::shared();
+    pkcs11::Module module(kSoftHsmModule);
+    // Every private key on a token, by label, seen through that token's own login.
+    const auto private_keys = [&](const pkcs11::HsmConfig& token) {
+        pkcs11::Session s(module, module.slot_for_token(token.token_label));
+        s.login(pkcs11::read_pin(token.pin), token.token_label);
+        CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+        CK_BBOOL on_token = CK_TRUE;
+        CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &on_token, sizeof on_token}};
+        std::vector<std::string> labels;
+        for (CK_OBJECT_HANDLE h : s.find(tmpl)) {
+            pkcs11::Bytes label;
+            REQUIRE(s.get_attribute(h, CKA_LABEL, label) == CKR_OK);
+            labels.emplace_back(label.begin(), label.end());
+        }
+        std::sort(labels.begin(), labels.end());
+        return labels;
+    };
+    const auto root_keys = private_keys(ca.root_token());
+    const auto issuing_keys = private_keys(ca.issuing_token());
+    CHECK(root_keys == std::vector<std::string>{"root-ca"});
+    std::vector<std::string> expected = {"audit", ca.issuing_key_label()};
+    std::sort(expected.begin(), expected.end());
+    CHECK(issuing_keys == expected);
+
+    // Whatever the labels say: no key the ca-service's login can use signs as the root.
+    const auto root_cert = ossl::load_certificate(ca.dir / "pki/root-ca.pem");
+    const pkcs11::Bytes root_spki = ossl::public_key_der(*X509_get0_pubkey(root_cert.get()));
+    const std::string msg = "am I the root?";
+    for (const auto& label : issuing_keys) {
+        INFO("issuing-token key " << label);
+        pkcs11::HsmSigner key({ca.issuing_token(), pkcs11::Uri::parse("pkcs11:token=splitca-issuing;object=" + label)});
+        CHECK(pkcs11::Bytes(key.public_key_info().begin(), key.public_key_info().end()) != root_spki);
+        CHECK_FALSE(verifies(root_spki, ossl::as_bytes(msg), key.sign(ossl::as_bytes(msg))));
+    }
 }
 
 TEST_CASE("the issuing CA certificate verifies to the root with openssl verify", "[pkcs11][setup]") {

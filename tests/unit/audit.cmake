@@ -4,6 +4,7 @@ add_executable(audit_tests
     ${PROJECT_SOURCE_DIR}/tests/support/software_signer.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_merkle_tests.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_log_tests.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/audit_durability_tests.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_verify_tests.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_show_tests.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audit_record_tests.cpp)

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -44,7 +43,7 @@ VerifyReport verify(const std::filesystem::path& log, const SoftwareSigner& sign
 }
 
 // Fails writes or syncs on demand, like a full or broken disk.
-class FailingDisk final : public Disk {
+class FailingDisk final : public PosixDisk {
 public:
     std::atomic<bool> fail_writes{false};
     std::atomic<bool> fail_syncs{false};
@@ -53,18 +52,15 @@ public:
             errno = ENOSPC;
             return -1;
         }
-        return real_.write(fd, data, size);
+        return PosixDisk::write(fd, data, size);
     }
     int fdatasync(int fd) override {
         if (fail_syncs) {
             errno = EIO;
             return -1;
         }
-        return real_.fdatasync(fd);
+        return PosixDisk::fdatasync(fd);
     }
-
-private:
-    PosixDisk real_;
 };
 
 }  // namespace
