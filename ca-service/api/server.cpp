@@ -1,6 +1,7 @@
 #include "api/server.hpp"
 
 #include "api/http_message.hpp"
+#include "authority/client_identity.hpp"
 #include "ossl/digest.hpp"
 #include "ossl/error.hpp"
 #include "ossl/pem.hpp"
@@ -23,7 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
@@ -41,10 +44,8 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using TlsStream = asio::ssl::stream<tcp::socket>;
 
-constexpr int kVerifyDepth = 2;  // node -> service CA
 constexpr std::size_t kDefaultAuditTail = 50;
 constexpr std::chrono::seconds kUnavailableRetryAfter{5};
-constexpr const char* kAdminUnit = "admins";
 constexpr std::size_t kMaxAdminBody = 4096;
 constexpr int kListenBacklog = 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
@@ -60,15 +61,20 @@ constexpr std::chrono::seconds kLingerTime{2};
 constexpr std::size_t kLingerBytes = 1 << 20;
 constexpr unsigned kIoThreadsPerCore = 2;                  // the default of server.io_threads
 
-std::optional<NodeIdentity> identity_of(SSL* ssl) {
+// The client as its verified certificate says, with that certificate (DER) for the signer,
+// which verifies it again.
+struct Peer {
+    std::optional<NodeIdentity> id;
+    ossl::Bytes certificate;
+};
+
+Peer peer_of(SSL* ssl) {
+    Peer peer;
     X509* cert = SSL_get0_peer_certificate(ssl);
-    if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
-    NodeIdentity id;
-    id.name = ossl::common_name(*cert);
-    id.fingerprint = ossl::fingerprint_sha256(*cert);
-    id.admin = ossl::subject_field(*cert, NID_organizationalUnitName) == kAdminUnit;
-    if (id.name.empty()) return std::nullopt;
-    return id;
+    if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return peer;
+    peer.id = identity_from_certificate(*cert);
+    if (peer.id) peer.certificate = ossl::to_der(*cert);
+    return peer;
 }
 
 http::Response error_response(const protocol::Error& e, std::chrono::seconds retry_after = {}) {
@@ -112,7 +118,7 @@ void setup_tls(SSL_CTX& ctx, const TlsConfig& tls) {
     if (names == nullptr) fail("reading the client CA names from " + tls.client_ca.string());
     SSL_CTX_set_client_CA_list(&ctx, names);
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-    SSL_CTX_set_verify_depth(&ctx, kVerifyDepth);
+    SSL_CTX_set_verify_depth(&ctx, kClientVerifyDepth);
     SSL_CTX_set_purpose(&ctx, X509_PURPOSE_SSL_CLIENT);
 }
 
@@ -190,35 +196,73 @@ struct ApiServer::Impl {
     tcp::acceptor acceptor{ioc};
 
     // ---- requests ---------------------------------------------------------------------------
+    // The front decides nothing that matters: every request that needs the CA goes to the
+    // signer, which re-checks it. What the front refuses by itself (a revoked client, a
+    // non-admin on an admin path) it refuses early, as a courtesy to the signer.
 
     // Authenticated and not revoked, or the error response.
-    std::variant<NodeIdentity, http::Response> authenticate(const std::optional<NodeIdentity>& id) {
-        if (!id) return error_response({protocol::ErrorCode::unauthenticated, "a client certificate from the service PKI is required"});
-        if (deps.nodes.is_revoked(*id))
-            return error_response({protocol::ErrorCode::node_revoked, "the certificate of '" + id->name + "' (sha256 " +
-                                                                          id->fingerprint + ") has been revoked by an operator"});
-        return *id;
+    std::variant<NodeIdentity, http::Response> authenticate(const Peer& peer) {
+        if (!peer.id)
+            return error_response({protocol::ErrorCode::unauthenticated, "a client certificate from the service PKI is required"});
+        if (deps.signer.is_revoked(peer.id->name, peer.id->fingerprint))
+            return error_response({protocol::ErrorCode::node_revoked, "the certificate of '" + peer.id->name + "' (sha256 " +
+                                                                          peer.id->fingerprint + ") has been revoked by an operator"});
+        return *peer.id;
     }
 
-    std::variant<NodeIdentity, http::Response> authenticate_admin(const std::optional<NodeIdentity>& id) {
-        auto r = authenticate(id);
+    std::variant<NodeIdentity, http::Response> authenticate_admin(const Peer& peer) {
+        auto r = authenticate(peer);
         if (auto* node = std::get_if<NodeIdentity>(&r); node && !node->admin)
             return error_response({protocol::ErrorCode::forbidden, "'" + node->name + "' is not an admin identity"});
         return r;
     }
 
-    asio::awaitable<http::Response> leaf(const http::Request& req, const std::optional<NodeIdentity>& peer) {
+    // One request to the signer; the connection holds no thread while it waits.
+    asio::awaitable<privsep::Body> ask(const privsep::Body& request) {
+        auto ex = co_await asio::this_coro::executor;
+        std::optional<privsep::Body> reply;
+        asio::steady_timer wake(ex, Clock::time_point::max());
+        {
+            std::lock_guard lock(mu);
+            ++issuing;
+        }
+        auto finish = [this] {
+            std::lock_guard lock(mu);
+            if (--issuing == 0) drained.notify_all();
+        };
+        deps.signer.call(request, [ex, &reply, &wake, finish](privsep::Body body) {
+            asio::post(ex, [&reply, &wake, body = std::move(body)]() mutable {
+                reply = std::move(body);
+                wake.cancel();
+            });
+            finish();
+        });
+        while (!reply) {
+            std::error_code ec;
+            co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        co_return std::move(*reply);
+    }
+
+    // A reply of the wrong kind is the signer's bug; the client gets a 500 that says so.
+    static http::Response unexpected(const privsep::Body& body) {
+        if (auto* refused = std::get_if<privsep::Refused>(&body))
+            return error_response(refused->error, std::chrono::seconds(refused->retry_after_seconds));
+        return error_response({protocol::ErrorCode::internal_error,
+                               std::string("the signer answered with an unexpected ") + privsep::type_name(body)});
+    }
+
+    asio::awaitable<http::Response> leaf(const http::Request& req, const Peer& peer) {
         auto auth = authenticate(peer);
-        if (!peer) co_return std::move(std::get<http::Response>(auth));
-        const NodeIdentity& id = *peer;
-        // A revoked node's well-formed request goes on to the issuance service, which refuses
-        // it on the record (what an operator looks for after revoking a node); anything else
-        // it sends is refused here.
+        if (!peer.id) co_return std::move(std::get<http::Response>(auth));
+        // A revoked node's well-formed request goes on to the signer, which refuses it on the
+        // record (what an operator looks for after revoking a node); anything else it sends is
+        // refused here.
         if (auto* refused = std::get_if<http::Response>(&auth)) {
             const auto decoded = protocol::decode_leaf_request(req.body);
             if (!std::holds_alternative<protocol::LeafRequest>(decoded)) co_return std::move(*refused);
         }
-        if (id.admin) co_return error_response({protocol::ErrorCode::forbidden, "admin identities cannot request certificates"});
+        if (peer.id->admin) co_return error_response({protocol::ErrorCode::forbidden, "admin identities cannot request certificates"});
         const auto type = req.header("Content-Type");
         if (type && !type->empty() && !type->starts_with(protocol::kJsonMediaType))
             co_return error_response({protocol::ErrorCode::unsupported_media_type,
@@ -226,151 +270,99 @@ struct ApiServer::Impl {
         auto decoded = protocol::decode_leaf_request(req.body);
         if (auto* e = std::get_if<protocol::Error>(&decoded)) co_return error_response(*e);
 
-        // Signed on this thread; the answer comes once the audit record is durable, and the
-        // connection holds no thread meanwhile.
-        auto ex = co_await asio::this_coro::executor;
-        std::optional<IssuanceOutcome> outcome;
-        asio::steady_timer wake(ex, Clock::time_point::max());
-        auto finish = [this] {
-            std::lock_guard lock(mu);
-            if (--issuing == 0) drained.notify_all();
-        };
-        {
-            std::lock_guard lock(mu);
-            ++issuing;
-        }
-        auto answered = std::make_shared<std::atomic<bool>>(false);
-        try {
-            deps.issuance.issue_async(id, std::get<protocol::LeafRequest>(decoded),
-                                      [ex, &outcome, &wake, answered, finish](IssuanceOutcome o) {
-                                          if (answered->exchange(true)) return;
-                                          asio::post(ex, [&outcome, &wake, o = std::move(o)]() mutable {
-                                              outcome = std::move(o);
-                                              wake.cancel();
-                                          });
-                                          finish();
-                                      });
-        } catch (...) {
-            if (!answered->exchange(true)) finish();
-            throw;
-        }
-        while (!outcome) {
-            std::error_code ec;
-            co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-        if (auto* refusal = std::get_if<IssuanceRefusal>(&*outcome)) co_return error_response(refusal->error, refusal->retry_after);
-        http::Response res = text_response(protocol::encode_leaf_response(std::get<protocol::LeafResponse>(*outcome)),
-                                           std::string(protocol::kJsonMediaType));
+        const privsep::Body request = privsep::IssueRequest{peer.certificate, std::get<protocol::LeafRequest>(decoded)};
+        const privsep::Body reply = co_await ask(request);
+        const auto* issued = std::get_if<privsep::Issued>(&reply);
+        if (issued == nullptr) co_return unexpected(reply);
+        http::Response res = text_response(protocol::encode_leaf_response(issued->leaf), std::string(protocol::kJsonMediaType));
         res.headers.emplace_back("Cache-Control", "no-store");
         co_return res;
     }
 
-    nlohmann::json health_json(bool& ok) {
-        auto hsm = deps.hsm_health();
-        auto audit_failure = deps.audit.failure();
-        ok = hsm.available && !audit_failure;
+    static nlohmann::json health_json(const privsep::Body& reply, bool& ok) {
+        const auto* h = std::get_if<privsep::HealthReport>(&reply);
+        if (h == nullptr) {
+            ok = false;
+            const auto* refused = std::get_if<privsep::Refused>(&reply);
+            return {{"status", "unavailable"},
+                    {"signer", {{"available", false}, {"error", refused ? refused->error.message : "unexpected reply"}}}};
+        }
+        ok = h->hsm_available && h->audit_writable;
         nlohmann::json j = {{"status", ok ? "ok" : "unavailable"},
-                            {"hsm", {{"available", hsm.available}, {"reconnects", hsm.reconnects}}},
-                            {"audit", {{"writable", !audit_failure.has_value()}}}};
-        if (!hsm.available) j["hsm"]["error"] = hsm.last_error;
-        if (audit_failure) j["audit"]["error"] = *audit_failure;
-        if (auto cp = deps.audit.checkpoint_failure()) j["audit"]["checkpoint_error"] = *cp;
-        if (auto seq = deps.audit.last_seq()) j["audit"]["last_seq"] = *seq;
+                            {"signer", {{"available", true}}},
+                            {"hsm", {{"available", h->hsm_available}, {"reconnects", h->hsm_reconnects}}},
+                            {"audit", {{"writable", h->audit_writable}}}};
+        if (!h->hsm_available) j["hsm"]["error"] = h->hsm_error;
+        if (!h->audit_writable) j["audit"]["error"] = h->audit_error;
+        if (!h->checkpoint_error.empty()) j["audit"]["checkpoint_error"] = h->checkpoint_error;
+        if (h->audit_last_seq) j["audit"]["last_seq"] = *h->audit_last_seq;
         return j;
     }
 
-    http::Response metrics() {
-        auto hsm = deps.hsm_health();
-        auto stats = deps.audit.stats();
-        std::string text = deps.issuance.metrics().prometheus();
-        text += "# HELP splitca_hsm_available 1 when the HSM can sign.\n# TYPE splitca_hsm_available gauge\n";
-        text += "splitca_hsm_available " + std::to_string(hsm.available ? 1 : 0) + "\n";
-        text += "# HELP splitca_hsm_reconnects_total HSM re-initialisations.\n# TYPE splitca_hsm_reconnects_total counter\n";
-        text += "splitca_hsm_reconnects_total " + std::to_string(hsm.reconnects) + "\n";
-        text += "# HELP splitca_audit_writable 1 while audit records can be written.\n# TYPE splitca_audit_writable gauge\n";
-        text += "splitca_audit_writable " + std::to_string(deps.audit.failure() ? 0 : 1) + "\n";
-        text += "# TYPE splitca_audit_records_total counter\nsplitca_audit_records_total " +
-                std::to_string(stats.records_written) + "\n";
-        text += "# TYPE splitca_audit_syncs_total counter\nsplitca_audit_syncs_total " + std::to_string(stats.syncs) + "\n";
-        text += "# TYPE splitca_audit_checkpoints_total counter\nsplitca_audit_checkpoints_total " +
-                std::to_string(stats.checkpoints_written) + "\n";
+    http::Response metrics(const privsep::Body& reply) {
+        const auto* h = std::get_if<privsep::HealthReport>(&reply);
+        std::string text = h != nullptr ? h->metrics : std::string();
+        text += "# HELP splitca_signer_up 1 while the signer process answers the front.\n# TYPE splitca_signer_up gauge\n";
+        text += "splitca_signer_up " + std::to_string(h != nullptr ? 1 : 0) + "\n";
         text += "# HELP splitca_api_connections Open client connections.\n# TYPE splitca_api_connections gauge\n";
         text += "splitca_api_connections " + std::to_string(connections.load()) + "\n";
         return text_response(std::move(text), "text/plain; version=0.0.4");
     }
 
-    http::Response admin_nodes() {
+    static http::Response admin_nodes(const privsep::Body& reply) {
+        const auto* list = std::get_if<privsep::NodeList>(&reply);
+        if (list == nullptr) return unexpected(reply);
         nlohmann::json nodes = nlohmann::json::array();
-        for (const auto& n : deps.nodes.nodes())
+        for (const auto& n : list->nodes)
             nodes.push_back({{"name", n.name},
                              {"fingerprint", n.last_fingerprint},
                              {"issued", n.issued},
                              {"denied", n.denied},
                              {"last_seen", protocol::rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(n.last_seen))},
                              {"revoked", n.revoked}});
-        return json_response({{"nodes", nodes}, {"revoked", deps.nodes.revoked()}});
+        return json_response({{"nodes", nodes}, {"revoked", list->revoked}});
     }
 
-    // Recorded before applied: the audit record is durable before the registry changes, so
-    // no revocation (or unrevocation) takes effect off the record.
-    http::Response revocation(const http::Request& req, const NodeIdentity& admin, bool revoke) {
+    asio::awaitable<http::Response> revocation(const http::Request& req, const Peer& peer, bool revoke) {
         nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
         if (req.body.size() > kMaxAdminBody || !body.is_object() || body.size() != 1 || !body.contains("node") ||
-            !body["node"].is_string() || body["node"].get<std::string>().empty())
-            return error_response({protocol::ErrorCode::invalid_field, "send {\"node\": \"<node name or certificate sha256>\"}"});
-        std::string node = body["node"];
-        const auto target = deps.nodes.classify(node);
-        if (target == RevocationTarget::unknown) {
-            const auto known = deps.nodes.known_names();
-            std::string list;
-            for (const auto& name : known) list += (list.empty() ? "" : ", ") + name;
-            return error_response(
-                {protocol::ErrorCode::not_found,
-                 "no node of this CA is called '" + node + "'; known nodes: " + (list.empty() ? "(none)" : list) +
-                     ". Name one of them, or give a certificate's SHA-256 fingerprint (64 hex digits)"});
-        }
-        const char* what = revoke ? "revoke" : "unrevoke";
-        const std::string kind = target == RevocationTarget::fingerprint ? "certificate " : "node ";
-        std::uint64_t seq = 0;
-        try {
-            seq = deps.audit.append(audit::ServiceRecord{what, kind + node + " by " + admin.name});
-        } catch (const audit::AuditUnavailable& e) {
-            return error_response({protocol::ErrorCode::audit_unavailable,
-                                   std::string(what) + " of '" + node +
-                                       "' not applied: the audit log cannot record it (" + e.what() +
-                                       "); nothing changed"});
-        }
-        bool changed = false;
-        try {
-            changed = revoke ? deps.nodes.revoke(node) : deps.nodes.unrevoke(node);
-        } catch (const std::runtime_error& e) {
-            return error_response(
-                {protocol::ErrorCode::internal_error,
-                 std::string(what) + " of '" + node + "' is on the record (audit seq " + std::to_string(seq) +
-                     ") but could not be saved: " + e.what() +
-                     (revoke ? "; it is in force until the service restarts: fix the state directory and repeat it"
-                             : "; the node stays revoked: fix the state directory and repeat it")});
-        }
-        return json_response({{"node", node}, {"revoked", revoke}, {"changed", changed}, {"audit_seq", seq}});
+            !body["node"].is_string() || body["node"].get<std::string>().empty() ||
+            body["node"].get<std::string>().size() > privsep::kMaxTargetLength)
+            co_return error_response({protocol::ErrorCode::invalid_field, "send {\"node\": \"<node name or certificate sha256>\"}"});
+        const std::string node = body["node"];
+        privsep::Body request;
+        if (revoke) request = privsep::RevokeRequest{peer.certificate, node};
+        else request = privsep::UnrevokeRequest{peer.certificate, node};
+        const privsep::Body reply = co_await ask(request);
+        const auto* done = std::get_if<privsep::RevocationDone>(&reply);
+        if (done == nullptr) co_return unexpected(reply);
+        co_return json_response(
+            {{"node", done->target}, {"revoked", done->revoked}, {"changed", done->changed}, {"audit_seq", done->audit_seq}});
     }
 
-    http::Response audit_tail(const http::Request& req) {
+    asio::awaitable<http::Response> audit_tail(const http::Request& req, const Peer& peer) {
         std::size_t n = kDefaultAuditTail;
         if (auto v = req.query_param("n")) {
             // Digits only (std::stoul would take "-1" as the largest number, and "5x" as 5).
             const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
             if (v->empty() || ec != std::errc() || end != v->data() + v->size())
-                return error_response({protocol::ErrorCode::invalid_field,
-                                       "n must be a whole number (at most " +
-                                           std::to_string(audit::AuditLog::kTailCapacity) + " records are kept)"});
+                co_return error_response({protocol::ErrorCode::invalid_field,
+                                          "n must be a whole number (at most " +
+                                              std::to_string(privsep::kMaxTailRecords) + " records are kept)"});
         }
-        n = std::min(n, audit::AuditLog::kTailCapacity);
+        n = std::clamp<std::size_t>(n, 1, privsep::kMaxTailRecords);
+        const privsep::Body request = privsep::AuditTailRequest{peer.certificate, static_cast<std::uint32_t>(n)};
+        const privsep::Body reply = co_await ask(request);
+        const auto* tail = std::get_if<privsep::AuditTail>(&reply);
+        if (tail == nullptr) co_return unexpected(reply);
         std::string out;
-        for (const auto& line : deps.audit.tail(n)) out += line + "\n";
-        return text_response(std::move(out), "application/jsonl");
+        for (const auto& line : tail->records) out += line + "\n";
+        http::Response res = text_response(std::move(out), "application/jsonl");
+        if (tail->truncated) res.headers.emplace_back("X-Truncated", "the oldest records did not fit one reply");
+        co_return res;
     }
 
-    asio::awaitable<http::Response> route(const http::Request& req, const std::optional<NodeIdentity>& peer) {
+    asio::awaitable<http::Response> route(const http::Request& req, const Peer& peer) {
         const std::string& p = req.path;
         const bool get = req.method == "GET", post = req.method == "POST";
         auto wrong_method = [&] {
@@ -391,20 +383,29 @@ struct ApiServer::Impl {
         if (node_get) {
             auto auth = authenticate(peer);
             if (auto* res = std::get_if<http::Response>(&auth)) co_return std::move(*res);
-            if (p == protocol::kCaPath) co_return text_response(deps.ca_bundle_pem, "application/pem-certificate-chain");
-            if (p == protocol::kMetricsPath) co_return metrics();
+            if (p == protocol::kCaPath) {
+                std::string bundle = deps.signer.ca_bundle();
+                if (bundle.empty()) co_return error_response({protocol::ErrorCode::signer_unavailable, deps.signer.down_reason()}, kUnavailableRetryAfter);
+                co_return text_response(std::move(bundle), "application/pem-certificate-chain");
+            }
+            const privsep::Body request = privsep::HealthRequest{};
+            const privsep::Body reply = co_await ask(request);
+            if (p == protocol::kMetricsPath) co_return metrics(reply);
             bool ok = false;
-            auto j = health_json(ok);
+            auto j = health_json(reply, ok);
             auto res = json_response(j, ok ? 200 : 503);
             if (!ok) res.headers.emplace_back("Retry-After", std::to_string(kUnavailableRetryAfter.count()));
             co_return res;
         }
         auto auth = authenticate_admin(peer);
         if (auto* res = std::get_if<http::Response>(&auth)) co_return std::move(*res);
-        const auto& admin = std::get<NodeIdentity>(auth);
-        if (p == protocol::kAdminNodesPath) co_return admin_nodes();
-        if (p == protocol::kAdminAuditTailPath) co_return audit_tail(req);
-        co_return revocation(req, admin, p == protocol::kAdminRevokePath);
+        if (p == protocol::kAdminNodesPath) {
+            const privsep::Body request = privsep::NodesRequest{peer.certificate};
+            const privsep::Body reply = co_await ask(request);
+            co_return admin_nodes(reply);
+        }
+        if (p == protocol::kAdminAuditTailPath) co_return co_await audit_tail(req, peer);
+        co_return co_await revocation(req, peer, p == protocol::kAdminRevokePath);
     }
 
     // ---- connections ------------------------------------------------------------------------
@@ -462,7 +463,7 @@ struct ApiServer::Impl {
         co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return;
         // The identity of the whole connection, from the verified certificate only.
-        const std::optional<NodeIdentity> peer = identity_of(c->stream.native_handle());
+        const Peer peer = peer_of(c->stream.native_handle());
 
         std::string buf;
         std::size_t served = 0;
@@ -584,25 +585,39 @@ struct ApiServer::Impl {
     }
 };
 
-ApiServer::ApiServer(const ServiceConfig& config, ApiDependencies deps)
-    : impl_(std::make_unique<Impl>(config, std::move(deps))) {}
+ApiServer::ApiServer(const ServiceConfig& config, ApiDependencies deps, int listener_fd)
+    : impl_(std::make_unique<Impl>(config, std::move(deps))) {
+    // The supervisor bound the socket; the front only accepts on it.
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(listener_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        throw std::runtime_error("the listening socket handed over by the supervisor is not a socket");
+    std::error_code ec;
+    impl_->acceptor.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), listener_fd, ec);
+    if (ec) throw std::runtime_error("cannot use the listening socket handed over by the supervisor: " + ec.message());
+}
+
+int bind_listener(const ListenConfig& l) {
+    asio::io_context ioc;
+    tcp::acceptor acceptor(ioc);
+    try {
+        tcp::resolver resolver(ioc);
+        const auto endpoint = resolver.resolve(l.host, std::to_string(l.port), tcp::resolver::passive).begin()->endpoint();
+        acceptor.open(endpoint.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        acceptor.bind(endpoint);
+        acceptor.listen(kListenBacklog);
+    } catch (const std::system_error& e) {
+        throw std::runtime_error("cannot listen on " + l.host + ":" + std::to_string(l.port) + " (" + e.what() +
+                                 "; in use, or not an address of this host)");
+    }
+    return acceptor.release();
+}
 
 ApiServer::~ApiServer() = default;
 
 void ApiServer::run() {
     auto& s = *impl_;
-    const auto& l = s.config.listen;
-    try {
-        tcp::resolver resolver(s.ioc);
-        const auto endpoint = resolver.resolve(l.host, std::to_string(l.port), tcp::resolver::passive).begin()->endpoint();
-        s.acceptor.open(endpoint.protocol());
-        s.acceptor.set_option(tcp::acceptor::reuse_address(true));
-        s.acceptor.bind(endpoint);
-        s.acceptor.listen(kListenBacklog);
-    } catch (const std::system_error& e) {
-        throw std::runtime_error("cannot listen on " + l.host + ":" + std::to_string(l.port) + " (" + e.what() +
-                                 "; in use, or not an address of this host)");
-    }
     asio::co_spawn(s.ioc, s.accept_loop(), asio::detached);
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < s.io_threads; ++i) threads.emplace_back([&s] { s.ioc.run(); });

@@ -3,11 +3,8 @@
 // verified against the service PKI. Identities come from the verified certificate, never
 // from headers.
 
-#include "audit/audit_log.hpp"
-#include "authority/issuance_service.hpp"
-#include "authority/node_registry.hpp"
 #include "config/service_config.hpp"
-#include "pkcs11/signer.hpp"
+#include "privsep/signer_link.hpp"
 
 #include <functional>
 #include <memory>
@@ -16,20 +13,21 @@
 namespace ca {
 
 struct ApiDependencies {
-    IssuanceService& issuance;
-    NodeRegistry& nodes;
-    audit::AuditLog& audit;
-    std::function<pkcs11::SignerHealth()> hsm_health;
-    std::string ca_bundle_pem;  // issuing CA then root, for GET /v1/ca
+    privsep::SignerLink& signer;  // everything the CA decides is asked of the signer
 };
+
+// Binds listen.host:port and returns the listening descriptor (for the supervisor, which
+// hands it to each front it starts). Throws std::runtime_error saying why.
+int bind_listener(const ListenConfig& listen);
 
 class ApiServer {
 public:
-    // Throws std::runtime_error naming the file when the TLS material cannot be loaded.
-    ApiServer(const ServiceConfig& config, ApiDependencies deps);
+    // listener_fd: from bind_listener, owned from here on. Throws std::runtime_error naming
+    // the file when the TLS material cannot be loaded.
+    ApiServer(const ServiceConfig& config, ApiDependencies deps, int listener_fd);
     ~ApiServer();
 
-    // Binds and serves until stop(); throws when the address cannot be bound.
+    // Serves until stop().
     void run();
     void stop();
 

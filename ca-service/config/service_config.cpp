@@ -28,7 +28,8 @@ pkcs11::Uri uri(const settings::TomlReader& r, const std::string& key) {
 ServiceConfig load_service_config(const std::filesystem::path& file) {
     const toml::table root = settings::TomlReader::parse_file(file);
     const settings::TomlReader r(root, file);
-    r.only_keys("", {"listen", "tls", "hsm", "ca", "policy", "rate_limit", "audit", "state", "server"});
+    r.only_keys("", {"listen", "tls", "hsm", "ca", "policy", "rate_limit", "audit", "state", "server", "front"});
+    r.only_keys("front", {"user"});
     r.only_keys("listen", {"address"});
     r.only_keys("tls", {"certificate", "private_key", "client_ca"});
     r.only_keys("hsm", {"module", "token", "pin_file", "pin_env", "issuing_key", "audit_key", "softhsm2_conf",
@@ -94,6 +95,9 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
     c.policy.allow_ip_addresses = r.boolean("policy.allow_ip_addresses", true);
     c.policy.allowed_names = r.strings("policy.allowed_names");
     c.policy.denied_names = r.strings("policy.denied_names");
+    c.front.user = r.string("front.user", c.front.user);
+    if (c.front.user.empty() || c.front.user == "root")
+        r.fail("front.user", "name an unprivileged user for the front (default nobody), never root");
     if (auto list = r.path("policy.public_suffix_list", false); !list.empty()) c.policy.public_suffix_list = list;
 
     c.rate_limit.per_node_per_second = r.number("rate_limit.per_node_per_second", 500, 0.001, 1e6);

@@ -70,6 +70,13 @@ struct ServerSection {
     std::size_t keep_alive_max_requests = 100000;
 };
 
+// The front: the process that speaks TLS and HTTP to clients and holds nothing of the CA.
+struct FrontSection {
+    // Started as root, the front drops to this user (and its primary group) once it has read
+    // its TLS key and before it reads a byte from the network.
+    std::string user = "nobody";
+};
+
 struct ServiceConfig {
     std::filesystem::path source;  // the file it was read from
     ListenConfig listen;
@@ -79,6 +86,7 @@ struct ServiceConfig {
     PolicySection policy;
     RateLimitSection rate_limit;
     AuditSection audit;
+    FrontSection front;
     std::filesystem::path state_directory;
     ServerSection server;
 };

@@ -72,6 +72,8 @@ std::string_view to_string(ErrorCode code) {
             return "hsm_unavailable";
         case ErrorCode::audit_unavailable:
             return "audit_unavailable";
+        case ErrorCode::signer_unavailable:
+            return "signer_unavailable";
         case ErrorCode::internal_error:
             return "internal_error";
     }
@@ -122,6 +124,7 @@ int http_status(ErrorCode code) {
             return 429;
         case ErrorCode::hsm_unavailable:
         case ErrorCode::audit_unavailable:
+        case ErrorCode::signer_unavailable:
             return 503;
         case ErrorCode::internal_error:
             return 500;

@@ -36,8 +36,8 @@ namespace {
 
 bool transient(protocol::ErrorCode code) {
     using E = protocol::ErrorCode;
-    return code == E::hsm_unavailable || code == E::audit_unavailable || code == E::rate_limited ||
-           code == E::internal_error;
+    return code == E::hsm_unavailable || code == E::audit_unavailable || code == E::signer_unavailable ||
+           code == E::rate_limited || code == E::internal_error;
 }
 
 bool refused_as_revoked(const std::string& body) {

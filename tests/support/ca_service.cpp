@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -99,9 +101,41 @@ void CaService::stop() {
 
 void CaService::kill9() {
     if (!child_) return;
-    child_->kill(SIGKILL);
+    const int group = child_->pid();
+    child_->kill_group(SIGKILL);
     child_->wait(std::chrono::seconds(5));
     child_.reset();
+    // The roles die with it; the next start must not find the old signer holding the log.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::kill(-group, 0) == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+int CaService::role_pid(const std::string& role) const {
+    if (!child_) return -1;
+    const std::string parent = std::to_string(child_->pid());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+        for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+            const auto name = entry.path().filename().string();
+            if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+            std::ifstream stat(entry.path() / "stat");
+            std::string line;
+            if (!std::getline(stat, line)) continue;
+            // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+            const auto close = line.rfind(')');
+            if (close == std::string::npos) continue;
+            std::istringstream rest(line.substr(close + 1));
+            std::string state, ppid;
+            rest >> state >> ppid;
+            if (ppid != parent) continue;
+            std::ifstream cmdline(entry.path() / "cmdline");
+            std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+            if (args.find(std::string("--role") + '\0' + role + '\0') != std::string::npos) return std::stoi(name);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return -1;
 }
 
 bool CaService::running() { return child_ && child_->running(); }

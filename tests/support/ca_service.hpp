@@ -33,9 +33,12 @@ public:
 
     void start();
     void stop();               // SIGTERM and wait
-    void kill9();              // SIGKILL, no cleanup
+    void kill9();              // SIGKILL to the supervisor and its roles, no cleanup
     bool running();
-    int pid() const;
+    int pid() const;           // the supervisor
+    // The front's or the signer's pid ("front", "signer"): a child of the supervisor; -1
+    // while there is none (waits up to 10 s for one to appear).
+    int role_pid(const std::string& role) const;
 
     std::uint16_t port() const { return port_; }
     std::string url(const std::string& path) const;

@@ -25,7 +25,7 @@ TEST_CASE("every error code has a unique snake_case wire string that maps back",
         CHECK(text.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string::npos);
         REQUIRE(protocol::error_code_from_string(text) == code);
     }
-    CHECK(seen.size() == 25);
+    CHECK(seen.size() == 26);
     CHECK_FALSE(protocol::error_code_from_string("Malformed_Request").has_value());
     CHECK_FALSE(protocol::error_code_from_string("").has_value());
 }
@@ -36,6 +36,7 @@ TEST_CASE("wire strings of error codes are stable", "[protocol][errors]") {
     CHECK(protocol::to_string(ErrorCode::public_suffix) == "public_suffix");
     CHECK(protocol::to_string(ErrorCode::rate_limited) == "rate_limited");
     CHECK(protocol::to_string(ErrorCode::audit_unavailable) == "audit_unavailable");
+    CHECK(protocol::to_string(ErrorCode::signer_unavailable) == "signer_unavailable");
 }
 
 TEST_CASE("error codes map to HTTP statuses", "[protocol][errors]") {
@@ -55,6 +56,7 @@ TEST_CASE("error codes map to HTTP statuses", "[protocol][errors]") {
     CHECK(protocol::http_status(ErrorCode::rate_limited) == 429);
     CHECK(protocol::http_status(ErrorCode::internal_error) == 500);
     CHECK(protocol::http_status(ErrorCode::hsm_unavailable) == 503);
+    CHECK(protocol::http_status(ErrorCode::signer_unavailable) == 503);
     CHECK(protocol::http_status(ErrorCode::audit_unavailable) == 503);
     for (int i = 0; i < kCodeCount; ++i) {
         const int status = protocol::http_status(static_cast<ErrorCode>(i));

@@ -34,6 +34,7 @@ enum class ErrorCode {
     method_not_allowed,
     hsm_unavailable,
     audit_unavailable,  // audit record could not be written: nothing is issued
+    signer_unavailable,  // the ca-service's signer process is down or restarting
     internal_error,
 };
 
