@@ -17,7 +17,10 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+extern char** environ;
 
 namespace ca::privsep {
 
@@ -30,6 +33,7 @@ constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
 constexpr std::chrono::seconds kStableAfter{30};  // a role up this long restarts at once again
 constexpr std::chrono::seconds kStopLimit{20};    // per role, after SIGTERM, before SIGKILL
+constexpr std::string_view kFrontEnvironment[] = {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TZ"};
 
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
@@ -129,6 +133,19 @@ private:
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
+        // The signer inherits the environment (hsm.pin_env may name a variable in it); the
+        // front gets only what the sanitizers and the clock read, so no secret reaches it.
+        std::vector<char*> envp;
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view entry(*e);
+            const bool allowed = std::any_of(std::begin(kFrontEnvironment), std::end(kFrontEnvironment),
+                                              [&](std::string_view key) {
+                                                  return entry.size() > key.size() && entry.starts_with(key) &&
+                                                         entry[key.size()] == '=';
+                                              });
+            if (signer || allowed) envp.push_back(*e);
+        }
+        envp.push_back(nullptr);
         const pid_t parent = ::getpid();
         const pid_t pid = ::fork();
         if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
@@ -140,18 +157,17 @@ private:
             // Move the descriptors above the fixed numbers first, so no dup2 overwrites one
             // still needed.
             const int moved_channel = ::fcntl(channel, F_DUPFD, 10);
-            const int moved_ready = ready_fd >= 0 ? ::fcntl(ready_fd, F_DUPFD, 10) : -1;
+            const int moved_ready = ::fcntl(ready_fd, F_DUPFD, 10);
             const int moved_listener = signer ? -1 : ::fcntl(listener_, F_DUPFD, 10);
             if (moved_channel < 0 || ::dup2(moved_channel, kChannelFd) < 0) ::_exit(1);
-            if (moved_ready >= 0 && ::dup2(moved_ready, kReadyFd) < 0) ::_exit(1);
+            if (moved_ready < 0 || ::dup2(moved_ready, kReadyFd) < 0) ::_exit(1);
             if (moved_listener >= 0 && ::dup2(moved_listener, kListenerFd) < 0) ::_exit(1);
             // dup2'd descriptors are not close-on-exec; everything else is, or is closed here.
             for (int fd = kListenerFd + 1; fd < 1024; ++fd) ::close(fd);
-            if (moved_ready < 0) ::close(kReadyFd);
             if (signer) ::close(kListenerFd);
             ::sigprocmask(SIG_SETMASK, &original_mask_, nullptr);
             ::signal(SIGPIPE, SIG_DFL);
-            ::execv("/proc/self/exe", argv.data());
+            ::execve("/proc/self/exe", argv.data(), envp.data());
             ::_exit(127);
         }
         role.pid = pid;
@@ -185,7 +201,13 @@ private:
         const auto now = Clock::now();
         for (Role* role : {&signer_, &front_}) {
             if (role->pid < 0 && role->restart_at && *role->restart_at <= now) {
-                spawn(*role, -1);
+                // A ready pipe nobody reads: a role always owns the descriptor it is told
+                // about (and its one write fails harmlessly, SIGPIPE being ignored).
+                int ready[2];
+                if (::pipe2(ready, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+                ::close(ready[0]);
+                spawn(*role, ready[1]);
+                ::close(ready[1]);
                 std::cerr << "ca-service: restarted the " << role->name << " (pid " << role->pid << ")\n";
             }
         }
