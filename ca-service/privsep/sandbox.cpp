@@ -59,7 +59,7 @@ constexpr const char* kAllowed[] = {
 // AddressSanitizer's leak check stops the world with ptrace from a helper and reads
 // /proc/self: allowed in sanitizer builds only, which are never deployed.
 constexpr const char* kSanitizerAllowed[] = {
-    "ptrace", "wait4", "waitid", "prctl", "getdents64", "readlink", "readlinkat", "getppid", "kill",
+    "ptrace", "wait4", "waitid", "prctl", "getdents", "getdents64", "readlink", "readlinkat", "getppid", "kill",
     "process_vm_readv", "pipe", "pipe2", "dup", "dup2", "dup3", "open", "openat", "access", "faccessat",
     "faccessat2", "stat", "lstat", "setrlimit", "sysinfo", "sched_setaffinity",
 };
