@@ -432,6 +432,19 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
 
+    // The service is three processes: the supervisor (idle) and its two children, the front
+    // and the signer; their CPU together is the service's.
+    std::vector<int> service_pids;
+    {
+        std::ifstream children("/proc/" + std::to_string(service.pid()) + "/task/" + std::to_string(service.pid()) +
+                               "/children");
+        for (int pid = 0; children >> pid;) service_pids.push_back(pid);
+    }
+    if (service_pids.size() != 2)
+        throw std::runtime_error("expected the ca-service's front and signer as children of pid " +
+                                 std::to_string(service.pid()) + ", found " + std::to_string(service_pids.size()));
+    service_pids.push_back(service.pid());
+
     const std::string key = public_key_b64();
     auto tls = node_tls_context(ca);
     std::vector<std::unique_ptr<LeanClient>> clients;
@@ -445,13 +458,16 @@ void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Pair
     };
     for (int round = 0; round < o.rounds; ++round) {
         out.raw.push_back(raw_rate(ca, o, &out.raw_cost));
-        const bench::CpuMeter meter({service.pid(), 0});
+        auto pids = service_pids;
+        pids.push_back(0);
+        const bench::CpuMeter meter(pids);
         const DriverResult r = drive(clients, o.phase, body_for, latencies);
         out.measured.push_back(r.per_second);
         if (const auto us = meter.us_per_op(r.per_second); !us.empty()) {
-            out.cost.add({us[0] + us[1]});
-            out.service_cost.add({us[0]});
-            out.client_cost.add({us[1]});
+            const double service_us = us[0] + us[1] + us[2];
+            out.cost.add({service_us + us[3]});
+            out.service_cost.add({service_us});
+            out.client_cost.add({us[3]});
         }
         failures += r.failures;
         std::printf("  round %d: raw %.0f/s, end-to-end %.0f/s\n", round + 1, out.raw.back(), out.measured.back());
