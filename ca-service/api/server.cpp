@@ -101,7 +101,7 @@ http::Response text_response(std::string body, std::string content_type) {
     return res;
 }
 
-void setup_tls(SSL_CTX& ctx, const TlsConfig& tls) {
+void setup_tls(SSL_CTX& ctx, const TlsConfig& tls, const NodeIdentitySection& node_identity) {
     auto fail = [&](const std::string& what) { throw std::runtime_error("TLS setup failed: " + std::string(ossl::Error(what).what())); };
     if (SSL_CTX_set_min_proto_version(&ctx, TLS1_3_VERSION) != 1) fail("requiring TLS 1.3");
     SSL_CTX_set_options(&ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
@@ -114,6 +114,14 @@ void setup_tls(SSL_CTX& ctx, const TlsConfig& tls) {
     // Only the service PKI authenticates; the interception root is deliberately absent.
     if (SSL_CTX_load_verify_locations(&ctx, tls.client_ca.c_str(), nullptr) != 1)
         fail("loading the client CA " + tls.client_ca.string());
+    // Node identities are issued by the node-identity CA under the service CA. Nodes send it
+    // with their certificate; knowing it here also accepts a node that sends its leaf alone.
+    // It is no anchor: chains still end at the service CA.
+    if (node_identity.enabled) {
+        auto intermediate = ossl::load_certificate(node_identity.ca_certificate);
+        if (X509_STORE_add_cert(SSL_CTX_get_cert_store(&ctx), intermediate.get()) != 1)
+            fail("adding the node-identity CA " + node_identity.ca_certificate.string());
+    }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca.c_str());
     if (names == nullptr) fail("reading the client CA names from " + tls.client_ca.string());
     SSL_CTX_set_client_CA_list(&ctx, names);
@@ -158,7 +166,7 @@ asio::awaitable<void> watchdog(std::shared_ptr<Connection> c) {
 
 struct ApiServer::Impl {
     Impl(const ServiceConfig& c, ApiDependencies d) : config(c), deps(std::move(d)) {
-        setup_tls(*tls.native_handle(), config.tls);
+        setup_tls(*tls.native_handle(), config.tls, config.node_identity);
         // Signing runs on the io threads and blocks them in the HSM, so the default keeps a few
         // more threads than cores to keep the network moving meanwhile. Measured with ca-bench
         // end to end on 2 cores (32 clients, since the signer signs with session-object key
@@ -279,6 +287,37 @@ struct ApiServer::Impl {
         co_return res;
     }
 
+    // A node renews its identity: {"csr": "<base64 DER PKCS#10>"}; the signer decides.
+    asio::awaitable<http::Response> renew_identity(const http::Request& req, const Peer& peer) {
+        auto auth = authenticate(peer);
+        if (!peer.id) co_return std::move(std::get<http::Response>(auth));
+        if (peer.id->admin) co_return error_response({protocol::ErrorCode::forbidden, "admin identities are not renewed by the ca-service"});
+        // A revoked node's request goes on to the signer, which refuses it on the record.
+        const auto type = req.header("Content-Type");
+        if (type && !type->empty() && !type->starts_with(protocol::kJsonMediaType))
+            co_return error_response({protocol::ErrorCode::unsupported_media_type,
+                                      "send the request as " + std::string(protocol::kJsonMediaType)});
+        nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+        if (!body.is_object() || body.size() != 1 || !body.contains("csr") || !body["csr"].is_string())
+            co_return error_response({protocol::ErrorCode::invalid_field,
+                                      "send {\"csr\": \"<base64 of a DER PKCS#10 request for a new key>\"}"});
+        auto csr = ossl::from_base64(body["csr"].get<std::string>());
+        if (!csr || csr->empty() || csr->size() > protocol::kMaxCsrBytes)
+            co_return error_response({protocol::ErrorCode::invalid_field,
+                                      "csr must be base64 of a DER PKCS#10 request of at most " +
+                                          std::to_string(protocol::kMaxCsrBytes) + " bytes"});
+        const privsep::Body request = privsep::RenewIdentityRequest{peer.certificate, std::move(*csr)};
+        const privsep::Body reply = co_await ask(request);
+        const auto* renewed = std::get_if<privsep::IdentityRenewed>(&reply);
+        if (renewed == nullptr) co_return unexpected(reply);
+        http::Response res = json_response({{"certificate", renewed->certificate_pem},
+                                            {"serial", renewed->serial_hex},
+                                            {"not_after", renewed->not_after},
+                                            {"audit_seq", renewed->audit_seq}});
+        res.headers.emplace_back("Cache-Control", "no-store");
+        co_return res;
+    }
+
     static nlohmann::json health_json(const privsep::Body& reply, bool& ok) {
         const auto* h = std::get_if<privsep::HealthReport>(&reply);
         if (h == nullptr) {
@@ -371,6 +410,10 @@ struct ApiServer::Impl {
         if (p == protocol::kLeafPath) {
             if (!post) co_return wrong_method();
             co_return co_await leaf(req, peer);
+        }
+        if (p == protocol::kIdentityRenewPath) {
+            if (!post) co_return wrong_method();
+            co_return co_await renew_identity(req, peer);
         }
         const bool node_get = p == protocol::kCaPath || p == protocol::kHealthPath || p == protocol::kMetricsPath;
         const bool admin_get = p == protocol::kAdminNodesPath || p == protocol::kAdminAuditTailPath;

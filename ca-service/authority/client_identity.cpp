@@ -23,9 +23,12 @@ std::optional<NodeIdentity> identity_from_certificate(const X509& certificate) {
     return id;
 }
 
-ClientVerifier::ClientVerifier(const std::filesystem::path& service_ca) : store_(X509_STORE_new()) {
+ClientVerifier::ClientVerifier(const std::filesystem::path& service_ca, const std::filesystem::path& node_identity_ca)
+    : store_(X509_STORE_new()) {
     if (!store_ || X509_STORE_load_file(store_.get(), service_ca.c_str()) != 1)
         throw std::runtime_error(ossl::Error("loading the service CA " + service_ca.string()).what());
+    if (!node_identity_ca.empty() && X509_STORE_load_file(store_.get(), node_identity_ca.c_str()) != 1)
+        throw std::runtime_error(ossl::Error("loading the node-identity CA " + node_identity_ca.string()).what());
 }
 
 std::variant<NodeIdentity, protocol::Error> ClientVerifier::verify(std::span<const std::uint8_t> der) {
@@ -51,6 +54,9 @@ std::variant<NodeIdentity, protocol::Error> ClientVerifier::verify(std::span<con
         return unauthenticated(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get())));
     auto id = identity_from_certificate(*cert);
     if (!id) return unauthenticated("no subject CN");
+    // leaf, service CA: issued by the service CA itself; anything longer came through the
+    // node-identity CA.
+    if (sk_X509_num(X509_STORE_CTX_get0_chain(ctx.get())) != 2) id->admin = false;
     int days = 0, seconds = 0;
     ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(cert.get()));
     const auto not_after = now + std::chrono::hours(24) * days + std::chrono::seconds(seconds);

@@ -28,7 +28,10 @@ pkcs11::Uri uri(const settings::TomlReader& r, const std::string& key) {
 ServiceConfig load_service_config(const std::filesystem::path& file) {
     const toml::table root = settings::TomlReader::parse_file(file);
     const settings::TomlReader r(root, file);
-    r.only_keys("", {"listen", "tls", "hsm", "ca", "policy", "rate_limit", "audit", "state", "server", "front"});
+    r.only_keys("", {"listen", "tls", "hsm", "ca", "policy", "rate_limit", "audit", "state", "server", "front",
+                     "node_identity"});
+    r.only_keys("node_identity", {"ca_certificate", "ca_key", "lifetime_seconds", "renew", "renewals_per_hour",
+                                  "renewal_burst"});
     r.only_keys("front", {"user"});
     r.only_keys("listen", {"address"});
     r.only_keys("tls", {"certificate", "private_key", "client_ca"});
@@ -117,6 +120,20 @@ ServiceConfig load_service_config(const std::filesystem::path& file) {
     c.server.keep_alive_timeout = std::chrono::seconds(r.integer("server.keep_alive_timeout_seconds", 30, 1, 3600));
     c.server.keep_alive_max_requests =
         static_cast<std::size_t>(r.integer("server.keep_alive_max_requests", 100000, 1, 100'000'000));
+
+    if (r.node("node_identity")) {
+        auto& n = c.node_identity;
+        n.enabled = true;
+        n.ca_certificate = r.existing_file("node_identity.ca_certificate");
+        n.ca_key = uri(r, "node_identity.ca_key");
+        if (n.ca_key.token != c.hsm.token.token_label)
+            r.fail("node_identity.ca_key", "names token '" + n.ca_key.token + "' but hsm.token is '" +
+                                               c.hsm.token.token_label + "'");
+        n.lifetime = std::chrono::seconds(r.integer("node_identity.lifetime_seconds", 86400, 600, 90 * 86400));
+        n.renew = r.boolean("node_identity.renew", true);
+        n.renewals_per_hour = r.number("node_identity.renewals_per_hour", 1, 0.01, 3600);
+        n.renewal_burst = r.number("node_identity.renewal_burst", 5, 1, 1000);
+    }
     return c;
 }
 

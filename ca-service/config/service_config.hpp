@@ -77,6 +77,19 @@ struct FrontSection {
     std::string user = "nobody";
 };
 
+// Short-lived node identities: the node-identity CA (key in the HSM, certificate under the
+// service CA, clientAuth only) certifies the keys nodes make when they renew. Absent: no
+// renewal, and only identities straight from the service CA authenticate.
+struct NodeIdentitySection {
+    bool enabled = false;                       // the section is present
+    std::filesystem::path ca_certificate;
+    pkcs11::Uri ca_key;
+    std::chrono::seconds lifetime{24 * 3600};
+    bool renew = true;                          // false: the identities authenticate, renewal is refused
+    double renewals_per_hour = 1;               // per node, after a burst of renewal_burst
+    double renewal_burst = 5;
+};
+
 struct ServiceConfig {
     std::filesystem::path source;  // the file it was read from
     ListenConfig listen;
@@ -89,6 +102,7 @@ struct ServiceConfig {
     FrontSection front;
     std::filesystem::path state_directory;
     ServerSection server;
+    NodeIdentitySection node_identity;
 };
 
 // Throws std::runtime_error naming the file, the key and what is wrong.

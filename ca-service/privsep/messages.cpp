@@ -203,6 +203,16 @@ void put(Writer& w, const HealthReport& m) {
     w.strings(m.revoked, kMaxListItems, kMaxTargetLength, "revoked");
 }
 void put(Writer& w, const SignerDown& m) { w.string(m.reason, kMaxReasonLength, "reason"); }
+void put(Writer& w, const RenewIdentityRequest& m) {
+    w.bytes(m.client_certificate, kMaxCertificateBytes, "client_certificate");
+    w.bytes(m.csr, protocol::kMaxCsrBytes, "csr");
+}
+void put(Writer& w, const IdentityRenewed& m) {
+    w.string(m.certificate_pem, kMaxPemBytes, "certificate");
+    w.string(m.serial_hex, protocol::kMaxSerialHexLength, "serial");
+    w.string(m.not_after, kMaxRfc3339Length, "not_after");
+    w.u64(m.audit_seq);
+}
 
 template <class T>
 T get(Reader& r);
@@ -341,10 +351,28 @@ template <>
 SignerDown get(Reader& r) {
     return {r.string(kMaxReasonLength, "reason")};
 }
+template <>
+RenewIdentityRequest get(Reader& r) {
+    RenewIdentityRequest m;
+    m.client_certificate = r.bytes(kMaxCertificateBytes, "client_certificate");
+    m.csr = r.bytes(protocol::kMaxCsrBytes, "csr");
+    if (m.csr.empty()) throw Malformed{"empty csr"};
+    return m;
+}
+template <>
+IdentityRenewed get(Reader& r) {
+    IdentityRenewed m;
+    m.certificate_pem = r.string(kMaxPemBytes, "certificate");
+    m.serial_hex = r.string(protocol::kMaxSerialHexLength, "serial");
+    m.not_after = r.string(kMaxRfc3339Length, "not_after");
+    m.audit_seq = r.u64("audit_seq");
+    return m;
+}
 
 constexpr const char* kTypeNames[] = {"attach",   "issue",     "revoke",       "unrevoke", "nodes",
                                      "audit_tail", "health",  "hello",        "issued",   "refused",
-                                     "revocation", "node_list", "audit_records", "health_report", "signer_down"};
+                                     "revocation", "node_list", "audit_records", "health_report", "signer_down",
+                                     "renew_identity", "identity_renewed"};
 static_assert(std::size(kTypeNames) == std::variant_size_v<Body>);
 
 template <std::size_t I = 0>

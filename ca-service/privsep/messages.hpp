@@ -67,6 +67,12 @@ struct AuditTailRequest {
     std::uint32_t count = 0;  // 1..kMaxTailRecords
 };
 struct HealthRequest {};
+// A node renewing its own identity: the certificate it authenticated with, and a CSR for a
+// key it has just made.
+struct RenewIdentityRequest {
+    ossl::Bytes client_certificate;
+    ossl::Bytes csr;
+};
 
 // ---- signer -> front -------------------------------------------------------------------------
 
@@ -107,6 +113,12 @@ struct HealthReport {
     std::string metrics;  // the signer's Prometheus text
     std::vector<std::string> revoked;
 };
+struct IdentityRenewed {
+    std::string certificate_pem;  // the new identity, then the node-identity CA
+    std::string serial_hex;
+    std::string not_after;        // RFC 3339
+    std::uint64_t audit_seq = 0;
+};
 // Written by the supervisor into the signer's end when the signer died: the front fails
 // what is in flight and answers 503 with the reason until the next Hello.
 struct SignerDown {
@@ -116,7 +128,7 @@ struct SignerDown {
 // The type byte on the wire is the alternative's index + 1.
 using Body = std::variant<Attach, IssueRequest, RevokeRequest, UnrevokeRequest, NodesRequest, AuditTailRequest,
                           HealthRequest, Hello, Issued, Refused, RevocationDone, NodeList, AuditTail, HealthReport,
-                          SignerDown>;
+                          SignerDown, RenewIdentityRequest, IdentityRenewed>;
 
 struct Message {
     std::uint64_t id = 0;

@@ -2,6 +2,7 @@
 
 #include "audit/audit_log.hpp"
 #include "authority/client_identity.hpp"
+#include "authority/identity_renewal.hpp"
 #include "authority/issuance_service.hpp"
 #include "authority/leaf_issuer.hpp"
 #include "authority/node_registry.hpp"
@@ -61,12 +62,21 @@ public:
           policy_(policy_config(config.policy)),
           rate_limiter_({config.rate_limit.per_node_per_second, config.rate_limit.burst}),
           nodes_(config.state_directory),
-          verifier_(config.tls.client_ca),
+          verifier_(config.tls.client_ca, config.node_identity.enabled ? config.node_identity.ca_certificate
+                                                                         : std::filesystem::path()),
           audit_({config.audit.directory, config.audit.checkpoint_every, config.audit.checkpoint_interval},
                  audit_signer_),
           issuing_pem_(ossl::to_pem(*issuing_cert_)),
           bundle_pem_(issuing_pem_ + ossl::to_pem(*root_cert_)),
           issuance_(policy_, rate_limiter_, issuer_, audit_, nodes_, {issuing_pem_}, kUnavailableRetryAfter) {
+        if (config.node_identity.enabled) {
+            const auto& n = config.node_identity;
+            node_ca_signer_ = std::make_unique<pkcs11::HsmSigner>(pkcs11::SignerConfig{config.hsm.token, n.ca_key, 2});
+            auto ca_cert = ossl::load_certificate(n.ca_certificate);
+            renewer_ = std::make_unique<IdentityRenewer>(
+                *node_ca_signer_, *ca_cert,
+                RenewalSettings{n.renew, n.lifetime, n.renewals_per_hour, n.renewal_burst}, audit_, nodes_);
+        }
         const unsigned cores = std::max(1U, std::thread::hardware_concurrency());
         workers_count_ = std::max(cores, std::min(2 * cores, config.hsm.max_concurrent_operations));
     }
@@ -216,6 +226,8 @@ private:
                     if (identify(m, body.client_certificate, true)) reply(m, NodeList{nodes_.nodes(), nodes_.revoked()});
                 } else if constexpr (std::is_same_v<T, AuditTailRequest>) {
                     if (identify(m, body.client_certificate, true)) reply(m, tail(body.count));
+                } else if constexpr (std::is_same_v<T, RenewIdentityRequest>) {
+                    renew_identity(m, body);
                 } else if constexpr (std::is_same_v<T, HealthRequest>) {
                     reply(m, health());
                 } else {
@@ -249,6 +261,29 @@ private:
             std::lock_guard lock(mu_);
             if (--in_flight_ == 0) idle_cv_.notify_all();
         });
+    }
+
+    void renew_identity(const Message& m, const RenewIdentityRequest& request) {
+        auto id = identify(m, request.client_certificate, false);
+        if (!id) return;
+        if (!renewer_) {
+            reply(m, refused(protocol::ErrorCode::forbidden,
+                             "this ca-service renews no identities (its configuration has no [node_identity]); the "
+                             "operator renews '" + id->name + "' with: hsm-setup renew-node " + id->name + " --out DIR"));
+            return;
+        }
+        auto outcome = renewer_->renew(*id, request.client_certificate, request.csr);
+        if (auto* done = std::get_if<RenewedIdentity>(&outcome)) {
+            std::cerr << "ca-service signer: renewed the identity of '" << id->name << "' (serial " << done->serial_hex
+                      << ", until " << done->not_after << ")\n";
+            reply(m, IdentityRenewed{std::move(done->certificate_pem), std::move(done->serial_hex),
+                                     std::move(done->not_after), done->audit_seq});
+        } else {
+            auto& no = std::get<RenewalRefusal>(outcome);
+            std::cerr << "ca-service signer: refused to renew the identity of '" << id->name << "': "
+                      << protocol::to_string(no.error.code) << ": " << no.error.message << "\n";
+            reply(m, Refused{std::move(no.error), static_cast<std::uint32_t>(no.retry_after.count())});
+        }
     }
 
     // Recorded before applied: the audit record is durable before the registry changes, so
@@ -322,6 +357,7 @@ private:
         h.revoked = nodes_.revoked();
         const auto stats = audit_.stats();
         std::string text = issuance_.metrics().prometheus();
+        if (renewer_) text += renewer_->metrics();
         text += "# HELP splitca_hsm_available 1 when the HSM can sign.\n# TYPE splitca_hsm_available gauge\n";
         text += "splitca_hsm_available " + std::to_string(hsm.available ? 1 : 0) + "\n";
         text += "# HELP splitca_hsm_reconnects_total HSM re-initialisations.\n# TYPE splitca_hsm_reconnects_total counter\n";
@@ -361,6 +397,8 @@ private:
     const std::string issuing_pem_;
     const std::string bundle_pem_;
     IssuanceService issuance_;
+    std::unique_ptr<pkcs11::HsmSigner> node_ca_signer_;  // with [node_identity]
+    std::unique_ptr<IdentityRenewer> renewer_;
 
     unsigned workers_count_ = 1;
     Waker stop_;

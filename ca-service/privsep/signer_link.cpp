@@ -16,7 +16,7 @@ bool is_reply(const Body& body) {
     return std::holds_alternative<Hello>(body) || std::holds_alternative<Issued>(body) ||
            std::holds_alternative<Refused>(body) || std::holds_alternative<RevocationDone>(body) ||
            std::holds_alternative<NodeList>(body) || std::holds_alternative<AuditTail>(body) ||
-           std::holds_alternative<HealthReport>(body);
+           std::holds_alternative<HealthReport>(body) || std::holds_alternative<IdentityRenewed>(body);
 }
 
 }  // namespace

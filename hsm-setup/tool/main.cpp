@@ -1,7 +1,7 @@
 // hsm-tool: the token operations behind hsm-setup. PINs are read from files (0600),
 // never taken from the command line.
 
-#include "certificates.hpp"
+#include "pki/certificates.hpp"
 #include "ossl/error.hpp"
 #include "ossl/pem.hpp"
 #include "pkcs11/module.hpp"
@@ -38,6 +38,9 @@ commands:
               --cn NAME [--org ORG] --days N --out FILE.pem
   sign-ca     --module SO --token TOKEN --pin-file F --key KEY --issuer-cert FILE.pem
               --public-key FILE.pem --cn NAME [--org ORG] --days N --out FILE.pem
+  sign-node   --module SO --token TOKEN --pin-file F --key KEY --issuer-cert FILE.pem
+              --public-key FILE.pem --cn NODE [--org ORG] --hours N --out FILE.pem
+              (a node's mTLS identity: clientAuth only; FILE.pem gets it, then the issuer)
   key-info    --module SO --token TOKEN --pin-file F --key KEY
 )";
 
@@ -45,6 +48,7 @@ constexpr unsigned char kOidP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 
 constexpr unsigned char kOidP384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 constexpr CK_ULONG kRsaBits = 3072;
 constexpr int kMaxDays = 36500;
+constexpr int kMaxNodeHours = 24 * 90;  // a node identity is short-lived by design
 
 class Args {
 public:
@@ -90,6 +94,24 @@ int parse_days(const std::string& s) {
     if (pos != s.size() || d <= 0 || d > kMaxDays)
         throw std::invalid_argument("--days must be a whole number from 1 to " + std::to_string(kMaxDays));
     return d;
+}
+
+int parse_hours(const std::string& s) {
+    std::size_t pos = 0;
+    int h = 0;
+    try {
+        h = std::stoi(s, &pos);
+    } catch (...) {
+        pos = 0;
+    }
+    if (pos != s.size() || h <= 0 || h > kMaxNodeHours)
+        throw std::invalid_argument("--hours must be a whole number from 1 to " + std::to_string(kMaxNodeHours));
+    return h;
+}
+
+bool valid_node_name(const std::string& n) {
+    if (n.empty() || n.size() > 63 || n.front() == '-') return false;
+    return std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
 }
 
 pkcs11::HsmConfig hsm_config(const Args& a) {
@@ -218,17 +240,17 @@ ossl::PKey read_public_key(const std::string& path) {
 int self_sign(const Args& a) {
     pkcs11::HsmSigner signer(signer_config(a));
     const std::string profile = a.get("profile");
-    setup::CertificateRequest req;
-    if (profile == "root") req.profile = setup::Profile::Root;
-    else if (profile == "audit") req.profile = setup::Profile::Audit;
+    pki::CertificateRequest req;
+    if (profile == "root") req.profile = pki::Profile::Root;
+    else if (profile == "audit") req.profile = pki::Profile::Audit;
     else throw std::invalid_argument("--profile must be root or audit");
     req.common_name = a.get("cn");
     req.organization = a.get_or("org", "");
     req.lifetime = std::chrono::days(parse_days(a.get("days")));
-    req.subject_key = setup::public_key_from_der(signer.public_key_info());
+    req.subject_key = pki::public_key_from_der(signer.public_key_info());
     const std::string out = a.get("out");
     a.reject_unused();
-    auto cert = setup::make_certificate(req, signer);
+    auto cert = pki::make_certificate(req, signer);
     write_file(out, ossl::to_pem(*cert), 0644);
     std::cout << "wrote " << out << " (sha256 fingerprint " << ossl::fingerprint_sha256(*cert) << ")\n";
     return 0;
@@ -237,8 +259,8 @@ int self_sign(const Args& a) {
 int sign_ca(const Args& a) {
     pkcs11::HsmSigner signer(signer_config(a));
     auto issuer = ossl::load_certificate(a.get("issuer-cert"));
-    setup::CertificateRequest req;
-    req.profile = setup::Profile::Issuing;
+    pki::CertificateRequest req;
+    req.profile = pki::Profile::Issuing;
     req.common_name = a.get("cn");
     req.organization = a.get_or("org", "");
     req.lifetime = std::chrono::days(parse_days(a.get("days")));
@@ -247,10 +269,35 @@ int sign_ca(const Args& a) {
     const std::string out = a.get("out");
     a.reject_unused();
     ossl::PKey issuer_pub(X509_get_pubkey(issuer.get()));
-    if (EVP_PKEY_eq(issuer_pub.get(), setup::public_key_from_der(signer.public_key_info()).get()) != 1)
+    if (EVP_PKEY_eq(issuer_pub.get(), pki::public_key_from_der(signer.public_key_info()).get()) != 1)
         throw std::runtime_error("--issuer-cert does not belong to key '" + a.get("key") + "'");
-    auto cert = setup::make_certificate(req, signer);
+    auto cert = pki::make_certificate(req, signer);
     write_file(out, ossl::to_pem(*cert), 0644);
+    std::cout << "wrote " << out << " (sha256 fingerprint " << ossl::fingerprint_sha256(*cert) << ")\n";
+    return 0;
+}
+
+int sign_node(const Args& a) {
+    pkcs11::HsmSigner signer(signer_config(a));
+    auto issuer = ossl::load_certificate(a.get("issuer-cert"));
+    pki::CertificateRequest req;
+    req.profile = pki::Profile::NodeIdentity;
+    req.common_name = a.get("cn");
+    req.organization = a.get_or("org", "");
+    req.lifetime = std::chrono::hours(parse_hours(a.get("hours")));
+    req.backdate = std::chrono::minutes(5);
+    req.subject_key = read_public_key(a.get("public-key"));
+    req.issuer = issuer.get();
+    const std::string out = a.get("out");
+    a.reject_unused();
+    if (!valid_node_name(req.common_name))
+        throw std::invalid_argument("--cn '" + req.common_name + "' must be lower-case letters, digits and '-'");
+    ossl::PKey issuer_pub(X509_get_pubkey(issuer.get()));
+    if (EVP_PKEY_eq(issuer_pub.get(), pki::public_key_from_der(signer.public_key_info()).get()) != 1)
+        throw std::runtime_error("--issuer-cert does not belong to key '" + a.get("key") + "'");
+    auto cert = pki::make_certificate(req, signer);
+    // The node sends the chain: its identity, then the node-identity CA under the service CA.
+    write_file(out, ossl::to_pem(*cert) + ossl::to_pem(*issuer), 0644);
     std::cout << "wrote " << out << " (sha256 fingerprint " << ossl::fingerprint_sha256(*cert) << ")\n";
     return 0;
 }
@@ -290,6 +337,7 @@ int main(int argc, char** argv) {
         if (command == "public-key") return public_key(args);
         if (command == "self-sign") return self_sign(args);
         if (command == "sign-ca") return sign_ca(args);
+        if (command == "sign-node") return sign_node(args);
         if (command == "key-info") return key_info(args);
         std::cerr << "hsm-tool: unknown command '" << command << "'\n" << kUsage;
         return 2;

@@ -2,9 +2,16 @@
 
 #include "protocol/limits.hpp"
 #include "protocol/paths.hpp"
+#include "protocol/time.hpp"
+
+#include "ossl/encoding.hpp"
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <charconv>
+#include <iostream>
 #include <random>
 
 namespace proxy {
@@ -24,12 +31,22 @@ public:
         client_.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(c.request_timeout));
         client_.set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(c.request_timeout));
         // httplib's client default allows TLS 1.1; the ca-service speaks TLS 1.3 only.
-        if (SSL_CTX* ctx = client_.ssl_context()) SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+        if (SSL_CTX* ctx = client_.ssl_context()) {
+            SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+            // httplib loads the first certificate only; the node sends its whole chain (the
+            // identity, then the node-identity CA) so the service can build the path.
+            valid_ = SSL_CTX_use_certificate_chain_file(ctx, c.certificate.c_str()) == 1 &&
+                     SSL_CTX_check_private_key(ctx) == 1;
+            ERR_clear_error();
+        }
     }
     httplib::SSLClient& http() { return client_; }
+    // False when the identity files could not be loaded (out of descriptors, a bad pair).
+    bool valid() const { return valid_ && client_.is_valid(); }
 
 private:
     httplib::SSLClient client_;
+    bool valid_ = false;
 };
 
 namespace {
@@ -47,7 +64,16 @@ bool refused_as_revoked(const std::string& body) {
 
 }  // namespace
 
-CaClient::CaClient(const CaServiceSection& config) : config_(config) {
+CaClient::CaClient(const CaServiceSection& config)
+    : config_(config), identity_files_{config.certificate, config.private_key} {
+    if (auto done = recover_interrupted_renewal(identity_files_); !done.empty()) std::cerr << "proxy-node: " << done << "\n";
+    try {
+        stats_.identity_not_after = std::chrono::duration_cast<std::chrono::seconds>(
+                                        read_identity(identity_files_).not_after.time_since_epoch())
+                                        .count();
+    } catch (const std::exception& e) {
+        throw std::runtime_error("ca_service.certificate: " + std::string(e.what()));
+    }
     for (unsigned i = 0; i < config_.connections; ++i) workers_.emplace_back([this] { worker(); });
     prober_ = std::thread([this] { health_probe(); });
 }
@@ -85,8 +111,18 @@ void CaClient::request_leaf(protocol::LeafRequest request, Callback done) {
     done(CaFailure{CaFailure::Kind::unavailable, std::nullopt, "proxy-node is stopping"});
 }
 
+void CaClient::refresh(std::unique_ptr<Connection>& conn, std::uint64_t& generation) {
+    const auto now = identity_generation_.load();
+    if (conn && generation == now && conn->valid()) return;
+    std::lock_guard lock(files_mu_);
+    conn = std::make_unique<Connection>(config_);
+    generation = now;
+}
+
 void CaClient::worker() {
-    Connection conn(config_);
+    std::unique_ptr<Connection> conn;
+    std::uint64_t generation = 0;
+    refresh(conn, generation);
     std::mt19937_64 rng(std::random_device{}());
     for (;;) {
         Job job;
@@ -100,7 +136,8 @@ void CaClient::worker() {
         ++stats_.requests;
         CaResult result;
         for (unsigned attempt = 1;; ++attempt) {
-            result = perform(conn, job.request);
+            refresh(conn, generation);
+            result = perform(*conn, job.request);
             auto* failure = std::get_if<CaFailure>(&result);
             bool retry = failure != nullptr && attempt < config_.max_attempts &&
                          (failure->kind == CaFailure::Kind::unavailable ||
@@ -158,13 +195,28 @@ CaResult CaClient::perform(Connection& conn, const protocol::LeafRequest& reques
 }
 
 void CaClient::health_probe() {
-    Connection conn(config_);
+    std::unique_ptr<Connection> conn;
+    std::uint64_t generation = 0;
+    refresh(conn, generation);
+    auto next_renewal_look = std::chrono::system_clock::time_point::min();
     for (;;) {
         {
             std::unique_lock lock(mu_);
             if (stop_cv_.wait_for(lock, config_.health_interval, [&] { return stopping_; })) return;
         }
-        auto res = conn.http().Get(std::string(protocol::kHealthPath));
+        refresh(conn, generation);
+        if (config_.renew_identity && std::chrono::system_clock::now() >= next_renewal_look) {
+            try {
+                next_renewal_look = maybe_renew_identity(*conn);
+            } catch (const std::exception& e) {
+                ++stats_.identity_renewal_failures;
+                set_identity_status(std::string("renewal failing: ") + e.what());
+                std::cerr << "proxy-node: identity renewal failed: " << e.what() << "\n";
+                next_renewal_look = std::chrono::system_clock::now() + std::chrono::seconds(30);
+            }
+            refresh(conn, generation);
+        }
+        auto res = conn->http().Get(std::string(protocol::kHealthPath));
         if (res && res->status == 200) {
             available_ = true;
             revoked_ = false;
@@ -176,6 +228,95 @@ void CaClient::health_probe() {
             available_ = false;
         }
     }
+}
+
+std::string CaClient::identity_status() const {
+    std::lock_guard lock(status_mu_);
+    return identity_status_;
+}
+
+void CaClient::set_identity_status(std::string status) {
+    std::lock_guard lock(status_mu_);
+    identity_status_ = std::move(status);
+}
+
+std::chrono::system_clock::time_point CaClient::maybe_renew_identity(Connection& conn) {
+    using namespace std::chrono;
+    IdentityInfo info;
+    {
+        std::lock_guard lock(files_mu_);
+        info = read_identity(identity_files_);
+    }
+    stats_.identity_not_after = duration_cast<seconds>(info.not_after.time_since_epoch()).count();
+    const auto now = system_clock::now();
+    const auto lifetime = info.not_after - info.not_before;
+    const auto before = config_.renew_before.count() > 0 ? duration_cast<system_clock::duration>(config_.renew_before)
+                                                         : lifetime / 3;
+    const auto due = info.not_after - before;
+    const std::string until = protocol::rfc3339(time_point_cast<seconds>(info.not_after));
+    if (now >= info.not_after) {
+        std::string status = "expired: the identity of '" + info.name + "' expired at " + until +
+                             "; the ca-service renews only a valid identity: run hsm-setup renew-node " + info.name +
+                             " --out DIR and restart this node";
+        if (identity_status() != status) std::cerr << "proxy-node: " << status << "\n";
+        set_identity_status(std::move(status));
+        return now + minutes(1);
+    }
+    if (now < due) {
+        // Looked at again well before it is due, in case an operator replaced the files.
+        set_identity_status("ok");
+        return std::min(due, now + minutes(10));
+    }
+
+    const auto retry = std::clamp<system_clock::duration>((info.not_after - now) / 10, seconds(10), minutes(10));
+    auto fail = [&](const std::string& why, system_clock::duration wait) {
+        ++stats_.identity_renewal_failures;
+        set_identity_status("renewal failing: " + why);
+        std::cerr << "proxy-node: renewing the identity of '" << info.name << "' (valid until " << until
+                  << ") failed: " << why << "; next try in " << duration_cast<seconds>(wait).count() << " s\n";
+        return now + wait;
+    };
+    RenewalRequest request = make_renewal_request(info.name);
+    const std::string body = nlohmann::json{{"csr", ossl::to_base64(request.csr)}}.dump();
+    auto res = conn.http().Post(std::string(protocol::kIdentityRenewPath), body, std::string(protocol::kJsonMediaType));
+    if (!res)
+        return fail("certificate service unreachable at " + config_.host + ":" + std::to_string(config_.port) + " (" +
+                        httplib::to_string(res.error()) + ")",
+                    retry);
+    if (res->status != 200) {
+        auto err = protocol::decode_error(res->body);
+        std::string why = "HTTP " + std::to_string(res->status);
+        if (err) why = std::string(protocol::to_string(err->code)) + ": " + err->message;
+        auto wait = retry;
+        if (res->has_header("Retry-After")) {
+            const auto& v = res->get_header_value("Retry-After");
+            std::int64_t after = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), after);
+            if (ec == std::errc() && end == v.data() + v.size() && after > 0)
+                wait = std::max<system_clock::duration>(wait, seconds(std::min<std::int64_t>(after, 3600)));
+        }
+        return fail(why, wait);
+    }
+    const auto answer = nlohmann::json::parse(res->body, nullptr, false);
+    if (!answer.is_object() || !answer.contains("certificate") || !answer["certificate"].is_string())
+        return fail("the answer holds no certificate", retry);
+    const std::string chain = answer["certificate"].get<std::string>();
+    if (auto problem = check_renewed_identity(chain, *request.key, info.name, config_.server_ca))
+        return fail("refused the new certificate: " + *problem, retry);
+    {
+        std::lock_guard lock(files_mu_);
+        install_identity(identity_files_, *request.key, chain);
+        info = read_identity(identity_files_);
+    }
+    ++identity_generation_;
+    ++stats_.identity_renewals;
+    stats_.identity_not_after = duration_cast<seconds>(info.not_after.time_since_epoch()).count();
+    set_identity_status("ok");
+    std::cerr << "proxy-node: renewed the identity of '" << info.name << "': serial "
+              << answer.value("serial", std::string("?")) << ", valid until "
+              << protocol::rfc3339(time_point_cast<seconds>(info.not_after)) << " (" << identity_files_.certificate.string()
+              << ")\n";
+    return now + seconds(1);
 }
 
 }  // namespace proxy

@@ -3,6 +3,7 @@
 // worker thread, timeouts, retries with exponential backoff and jitter, and a background
 // health probe so the node knows within a second or two whether the service is reachable.
 
+#include "ca_client/node_identity.hpp"
 #include "config/node_config.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/leaf.hpp"
@@ -57,8 +58,13 @@ public:
 
     struct Stats {
         std::atomic<std::uint64_t> requests{0}, issued{0}, refused{0}, unavailable{0}, retries{0};
+        std::atomic<std::uint64_t> identity_renewals{0}, identity_renewal_failures{0};
+        std::atomic<std::int64_t> identity_not_after{0};  // Unix seconds of the identity in use
     };
     const Stats& stats() const { return stats_; }
+
+    // The identity's state for /healthz: "ok", "renewal failing: ..." or "expired: ...".
+    std::string identity_status() const;
 
 private:
     struct Job {
@@ -68,6 +74,12 @@ private:
     void worker();
     void health_probe();
     CaResult perform(class Connection& conn, const protocol::LeafRequest& request);
+    // A connection built from the identity files as they are now; rebuilt after a renewal
+    // (or when building it failed, e.g. out of descriptors).
+    void refresh(std::unique_ptr<Connection>& conn, std::uint64_t& generation);
+    // Renews the identity when it is due; returns when the next look is due.
+    std::chrono::system_clock::time_point maybe_renew_identity(Connection& conn);
+    void set_identity_status(std::string status);
 
     CaServiceSection config_;
     std::mutex mu_;
@@ -80,6 +92,12 @@ private:
     Stats stats_;
     std::vector<std::thread> workers_;
     std::thread prober_;
+
+    IdentityFiles identity_files_;
+    std::mutex files_mu_;  // held while the identity files are replaced or read
+    std::atomic<std::uint64_t> identity_generation_{0};
+    mutable std::mutex status_mu_;
+    std::string identity_status_ = "ok";
 };
 
 }  // namespace proxy

@@ -259,7 +259,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     r.only_keys("listen", {"proxy", "management"});
     r.only_keys("ca_service", {"url", "server_ca", "certificate", "private_key", "connect_timeout_ms",
                                "request_timeout_ms", "connections", "max_attempts", "retry_base_delay_ms",
-                               "health_interval_ms"});
+                               "health_interval_ms", "renew_identity", "renew_before_seconds"});
     r.only_keys("upstream", {"extra_ca", "system_trust", "hosts", "alpn", "session_cache_entries"});
     r.only_keys("leaf", {"lifetime_seconds", "key_rotation_seconds", "renew_fraction", "cache_entries", "max_names"});
     r.only_keys("limits", {"max_connections", "max_connections_per_client", "request_head_bytes", "relay_buffer_bytes", "request_timeout_ms",
@@ -309,6 +309,8 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     cs.max_attempts = static_cast<unsigned>(r.integer("ca_service.max_attempts", cs.max_attempts, 1, 10));
     cs.retry_base_delay = millis(r, "ca_service.retry_base_delay_ms", cs.retry_base_delay);
     cs.health_interval = millis(r, "ca_service.health_interval_ms", cs.health_interval);
+    cs.renew_identity = r.boolean("ca_service.renew_identity", cs.renew_identity);
+    cs.renew_before = std::chrono::seconds(r.integer("ca_service.renew_before_seconds", 0, 0, 90 * 86400));
 
     auto& up = c.upstream;
     up.extra_ca = r.existing_file("upstream.extra_ca", false);

@@ -30,6 +30,10 @@ struct CaServiceSection {
     unsigned max_attempts = 3;    // per leaf request, with exponential backoff and jitter
     std::chrono::milliseconds retry_base_delay{100};
     std::chrono::milliseconds health_interval{1000};  // how soon a returning service is noticed
+    // The node renews its own identity (certificate + key files above) with the ca-service
+    // this long before it expires; 0: when a third of its lifetime is left.
+    bool renew_identity = true;
+    std::chrono::seconds renew_before{0};
 };
 
 struct UpstreamSection {

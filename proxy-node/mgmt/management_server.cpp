@@ -50,6 +50,7 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
                                 {"ca_service", !ctx.ca.available() ? "unavailable"
                                                : revoked           ? "node_revoked"
                                                                    : "available"},
+                                {"identity", ctx.ca.identity_status()},
                                 {"cached_names", ctx.leaves.size()},
                                 {"active_connections", ctx.metrics.connections_active.load()}};
             out = response(draining || revoked ? 503 : 200, "application/json", j.dump() + "\n");

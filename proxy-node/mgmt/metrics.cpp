@@ -94,6 +94,11 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
     counter("proxy_ca_unavailable_total", "Leaf requests that failed for lack of the service.",
             ca_stats.unavailable.load());
     counter("proxy_ca_refused_total", "Leaf requests the service refused.", ca_stats.refused.load());
+    gauge("proxy_identity_not_after_seconds", "Unix time when this node's mTLS identity expires.",
+          static_cast<double>(ca_stats.identity_not_after.load()));
+    counter("proxy_identity_renewals_total", "Identity renewals installed.", ca_stats.identity_renewals.load());
+    counter("proxy_identity_renewal_failures_total", "Identity renewals that failed (retried).",
+            ca_stats.identity_renewal_failures.load());
     gauge("proxy_draining", "1 while shutting down.", m.draining.load() ? 1 : 0);
     return o.str();
 }

@@ -26,6 +26,19 @@ RunResult verify(const std::filesystem::path& ca_file, const std::filesystem::pa
     return run({"openssl", "verify", "-CAfile", ca_file.string(), cert.string()});
 }
 
+// A node identity: the node-identity CA is the intermediate, the service CA the anchor.
+RunResult verify_node(const TestCa& ca, const std::filesystem::path& cert, const std::string& purpose = "sslclient") {
+    return run({"openssl", "verify", "-CAfile", (ca.dir / "pki/service-ca.pem").string(), "-untrusted",
+                (ca.dir / "pki/node-identity-ca.pem").string(), "-purpose", purpose, cert.string()});
+}
+
+long lifetime_seconds(const std::filesystem::path& cert_file) {
+    auto cert = ossl::load_certificate(cert_file);
+    int days = 0, secs = 0;
+    ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()), X509_get0_notAfter(cert.get()));
+    return days * 86400L + secs;
+}
+
 }  // namespace
 
 TEST_CASE("hsm-setup init builds a complete CA", "[hsm-setup]") {
@@ -45,8 +58,17 @@ TEST_CASE("hsm-setup init builds a complete CA", "[hsm-setup]") {
     CHECK_THAT(read_file(ca.dir / "ca-service/ca-service.toml"), !ContainsSubstring("root-token.pin"));
 
     // two separate PKIs: neither authenticates under the other
-    CHECK(verify(ca.dir / "pki/service-ca.pem", ca.dir / "nodes/node-1/node.pem").exit_code == 0);
+    CHECK(verify_node(ca, ca.dir / "nodes/node-1/node.pem").exit_code == 0);
     CHECK(verify(ca.dir / "pki/root-ca.pem", ca.dir / "nodes/node-1/node.pem").exit_code != 0);
+    // A node identity authenticates a client and nothing else: no server accepts it, and
+    // the node-identity CA cannot certify a TLS server either.
+    CHECK(verify_node(ca, ca.dir / "nodes/node-1/node.pem", "sslserver").exit_code != 0);
+    CHECK(verify(ca.dir / "pki/service-ca.pem", ca.dir / "pki/node-identity-ca.pem").exit_code == 0);
+    // 24 hours by default (plus the 5 minutes of backdating), the key owner-only.
+    CHECK(lifetime_seconds(ca.dir / "nodes/node-1/node.pem") == 24 * 3600 + 300);
+    CHECK((std::filesystem::status(ca.dir / "nodes/node-1/node.key").permissions() & std::filesystem::perms(077)) ==
+          std::filesystem::perms::none);
+    CHECK_THAT(read_file(ca.dir / "ca-service/ca-service.toml"), ContainsSubstring("[node_identity]"));
     CHECK(verify(ca.dir / "pki/service-ca.pem", ca.dir / "pki/issuing-ca.pem").exit_code != 0);
     CHECK(verify(ca.dir / "pki/service-ca.pem", ca.dir / "ca-service/tls.pem").exit_code == 0);
     std::filesystem::remove_all(ca.dir);
@@ -152,7 +174,7 @@ TEST_CASE("hsm-setup add-node and rotate-issuing", "[hsm-setup]") {
     auto r = setup({"add-node", "edge-7", "--out", ca.dir.string()});
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
-    CHECK(verify(ca.dir / "pki/service-ca.pem", ca.dir / "nodes/edge-7/node.pem").exit_code == 0);
+    CHECK(verify_node(ca, ca.dir / "nodes/edge-7/node.pem").exit_code == 0);
     CHECK(ossl::common_name(*ossl::load_certificate(ca.dir / "nodes/edge-7/node.pem")) == "edge-7");
     CHECK_THAT(read_file(ca.dir / "nodes/edge-7/proxy-node.toml"), ContainsSubstring("127.0.0.1:3129"));
     CHECK(setup({"add-node", "edge-7", "--out", ca.dir.string()}).exit_code != 0);
@@ -176,5 +198,36 @@ TEST_CASE("hsm-setup add-node and rotate-issuing", "[hsm-setup]") {
     CHECK(bad.exit_code != 0);
     CHECK_THAT(bad.output, ContainsSubstring("token 'splitca-root' rejected the PIN"));
     CHECK_THAT(bad.output, !ContainsSubstring("00000000"));
+    std::filesystem::remove_all(ca.dir);
+}
+
+TEST_CASE("hsm-setup renew-node gives a node a new key and identity; --node-hours sets the lifetime",
+          "[hsm-setup][identity]") {
+    auto ca = TestCa::create({"--node-hours", "2"});
+    const auto node = ca.dir / "nodes/node-1";
+    CHECK(lifetime_seconds(node / "node.pem") == 2 * 3600 + 300);
+    const std::string old_key = read_file(node / "node.key");
+    const std::string old_fp = ossl::fingerprint_sha256(*ossl::load_certificate(node / "node.pem"));
+
+    auto r = setup({"renew-node", "node-1", "--out", ca.dir.string()});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, ContainsSubstring("restart the node"));
+    CHECK(read_file(node / "node.key") != old_key);
+    CHECK(ossl::fingerprint_sha256(*ossl::load_certificate(node / "node.pem")) != old_fp);
+    CHECK(verify_node(ca, node / "node.pem").exit_code == 0);
+    CHECK(lifetime_seconds(node / "node.pem") == 2 * 3600 + 300);
+    // the new certificate is for the new key
+    CHECK(run({"bash", "-c", "cmp -s <(openssl pkey -in '" + (node / "node.key").string() +
+                                 "' -pubout) <(openssl x509 -in '" + (node / "node.pem").string() + "' -noout -pubkey)"})
+              .exit_code == 0);
+    CHECK((std::filesystem::status(node / "node.key").permissions() & std::filesystem::perms(077)) ==
+          std::filesystem::perms::none);
+    CHECK(!std::filesystem::exists(node / "node.key.new"));
+
+    auto unknown = setup({"renew-node", "node-9", "--out", ca.dir.string()});
+    CHECK(unknown.exit_code != 0);
+    CHECK_THAT(unknown.output, ContainsSubstring("no node 'node-9'"));
+    CHECK(setup({"init", "--out", (ca.dir / "x").string(), "--node-hours", "0"}).exit_code != 0);
     std::filesystem::remove_all(ca.dir);
 }

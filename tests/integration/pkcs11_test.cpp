@@ -137,7 +137,7 @@ TEST_CASE("each token holds only its own keys: enumerated, not assumed", "[pkcs1
     const auto root_keys = private_keys(ca.root_token());
     const auto issuing_keys = private_keys(ca.issuing_token());
     CHECK(root_keys == std::vector<std::string>{"root-ca"});
-    std::vector<std::string> expected = {"audit", ca.issuing_key_label()};
+    std::vector<std::string> expected = {"audit", "node-identity-ca", ca.issuing_key_label()};
     std::sort(expected.begin(), expected.end());
     CHECK(issuing_keys == expected);
 

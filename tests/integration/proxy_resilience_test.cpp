@@ -1,6 +1,7 @@
 // proxy-node under bad input, a ca-service outage, shutdown, and plain HTTP.
 
 #include "proxy_harness.hpp"
+#include "ossl/pem.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 
@@ -436,4 +437,67 @@ TEST_CASE("plain HTTP GET is proxied; https:// in absolute form is refused", "[p
     c.send("GET https://good.test.example/ HTTP/1.1\r\nHost: good.test.example\r\n\r\n");
     bool closed = false;
     CHECK(c.read_all(std::chrono::seconds(5), closed).rfind("HTTP/1.1 405", 0) == 0);
+}
+
+TEST_CASE("a node renews its own identity before it expires and keeps working on the new one",
+          "[proxy][identity]") {
+    Env env;
+    // Its own CA: the node rewrites its identity files, which the shared CA's nodes must keep.
+    const auto ca = TestCa::create({"--node-hours", "1"});
+    ServiceOptions service_options;
+    service_options.node_identity_lifetime = 7200;
+    CaService service(ca, work_dir("renew-ca"), service_options);
+    auto options = env.options();
+    // Due at once for the 1-hour identity hsm-setup made; not again for the 2-hour renewed one.
+    options.ca_service_extra += "renew_before_seconds = 3650\n";
+    const auto node_dir = ca.dir / "nodes/node-1";
+    const auto before = ossl::load_certificate(node_dir / "node.pem");
+    const std::string old_fp = ossl::fingerprint_sha256(*before);
+    ProxyNode proxy(ca, service.port(), work_dir("renew-node"), env.dir / "origin-root.pem", options);
+
+    std::string fp = old_fp;
+    for (int i = 0; i < 150 && fp == old_fp; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        try {
+            fp = ossl::fingerprint_sha256(*ossl::load_certificate(node_dir / "node.pem"));
+        } catch (const std::exception&) {
+        }
+    }
+    INFO(proxy.log() << service.log());
+    REQUIRE(fp != old_fp);
+    // Installed as it should be: owner-only files, no leftovers, a chain that verifies, the
+    // same name and a later expiry.
+    for (const char* f : {"node.pem", "node.key"})
+        CHECK((std::filesystem::status(node_dir / f).permissions() & std::filesystem::perms(077)) ==
+              std::filesystem::perms::none);
+    CHECK(!std::filesystem::exists(node_dir / "node.key.new"));
+    CHECK(!std::filesystem::exists(node_dir / "node.pem.new"));
+    auto verified = run({"openssl", "verify", "-CAfile", (ca.dir / "pki/service-ca.pem").string(), "-untrusted",
+                         (node_dir / "node.pem").string(), "-purpose", "sslclient", (node_dir / "node.pem").string()});
+    CHECK(verified.exit_code == 0);
+    const auto after = ossl::load_certificate(node_dir / "node.pem");
+    CHECK(ossl::common_name(*after) == "node-1");
+    CHECK(ASN1_TIME_compare(X509_get0_notAfter(after.get()), X509_get0_notAfter(before.get())) > 0);
+
+    // Leaves still come, over connections that now authenticate with the new identity.
+    auto fresh = curl_via(proxy, ca.dir / "pki/root-ca.pem", env.url("new.test.example"));
+    INFO(fresh.output);
+    CHECK(fresh.status == 200);
+    CHECK_THAT(proxy.log(), ContainsSubstring("renewed the identity of 'node-1'"));
+    auto metrics = run({"curl", "-s", proxy.mgmt_url("/metrics")});
+    CHECK_THAT(metrics.output, ContainsSubstring("proxy_identity_renewals_total 1"));
+    CHECK_THAT(run({"curl", "-s", proxy.mgmt_url("/healthz")}).output, ContainsSubstring("\"identity\":\"ok\""));
+    auto shown = run({(kBinDir / "ca-audit").string(), "show", service.audit_dir().string()});
+    CHECK_THAT(shown.output, ContainsSubstring("identity_renewed"));
+    CHECK_THAT(shown.output, ContainsSubstring(old_fp));
+
+    // A restart starts from the new files.
+    REQUIRE(proxy.stop() == 0);
+    proxy.start();
+    auto later = curl_via(proxy, ca.dir / "pki/root-ca.pem", env.url("later.test.example"));
+    INFO(later.output << proxy.log());
+    CHECK(later.status == 200);
+    proxy.stop();
+    service.stop();
+    std::filesystem::remove_all(ca.dir);
 }

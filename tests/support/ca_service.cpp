@@ -70,6 +70,10 @@ CaService::CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOp
         << "checkpoint_every = " << options_.checkpoint_every << "\n"
         << "[state]\ndirectory = \"" << (work_ / "state").string() << "\"\n"
         << "[server]\n" << options_.server_extra;
+    if (options_.node_identity)
+        cfg << "[node_identity]\nca_certificate = \"" << (d / "pki/node-identity-ca.pem").string() << "\"\n"
+            << "ca_key = \"pkcs11:token=splitca-issuing;object=node-identity-ca\"\n"
+            << "lifetime_seconds = " << options_.node_identity_lifetime << "\n" << options_.node_identity_extra;
     cfg.close();
     start();
 }

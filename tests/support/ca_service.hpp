@@ -21,6 +21,9 @@ struct ServiceOptions {
     std::string module;            // empty: SoftHSM
     std::map<std::string, std::string> env;
     std::size_t checkpoint_every = 1000;
+    bool node_identity = true;          // write the [node_identity] section hsm-setup writes
+    std::string node_identity_extra;    // extra lines for it (renew = false, ...)
+    int node_identity_lifetime = 3600;  // seconds of a renewed identity
     std::vector<std::string> launcher;  // argv before the binary's, e.g. {"prlimit", "--nofile=100:100", "--"}
 };
 

@@ -49,6 +49,8 @@ std::vector<Message> samples() {
         {14, 7, health},
         {15, 7, empty_health},
         {0, 6, SignerDown{"the signer was killed by signal 9"}},
+        {16, 7, RenewIdentityRequest{cert, bytes("0\x82" "csr")}},
+        {17, 7, IdentityRenewed{"-----BEGIN CERTIFICATE-----\n", "70ba2c94", "2026-12-08T08:04:11Z", 6}},
     };
 }
 
@@ -93,7 +95,7 @@ TEST_CASE("the decoder refuses truncated, extended and unknown messages", "[priv
     auto version = wire;
     version[0] = 2;
     CHECK_THAT(problem(version), ContainsSubstring("protocol version 2"));
-    for (std::uint8_t type : {std::uint8_t{0}, std::uint8_t{16}, std::uint8_t{255}}) {
+    for (std::uint8_t type : {std::uint8_t{0}, std::uint8_t{18}, std::uint8_t{255}}) {
         auto unknown = wire;
         unknown[1] = type;
         CHECK_THAT(problem(unknown), ContainsSubstring("unknown message type"));
@@ -133,6 +135,17 @@ TEST_CASE("the decoder enforces every bound before it allocates", "[privsep][mes
     auto refused = encode({1, 1, Refused{{protocol::ErrorCode::forbidden, "no"}, 0}});
     refused[kHeaderBytes + 4] = 'F';  // "Forbidden"
     CHECK_THAT(problem(refused), ContainsSubstring("unknown error code"));
+
+    // A renewal CSR: never empty, never over protocol::kMaxCsrBytes, on the wire or when encoding.
+    CHECK_THROWS_AS(encode({1, 1, RenewIdentityRequest{bytes("c"), ossl::Bytes(protocol::kMaxCsrBytes + 1, 0x30)}}),
+                    std::length_error);
+    auto csr = encode({1, 1, RenewIdentityRequest{bytes("c"), bytes("x")}});
+    put_u32(csr, csr.size() - 5, static_cast<std::uint32_t>(protocol::kMaxCsrBytes + 1));
+    CHECK_THAT(problem(csr), ContainsSubstring("csr: 8193 bytes, over its bound"));
+    auto empty_csr = encode({1, 1, RenewIdentityRequest{bytes("c"), bytes("x")}});
+    put_u32(empty_csr, empty_csr.size() - 5, 0);
+    empty_csr.pop_back();
+    CHECK_THAT(problem(empty_csr), ContainsSubstring("empty csr"));
 }
 
 TEST_CASE("mutated messages never crash the decoder and never decode to a different encoding",

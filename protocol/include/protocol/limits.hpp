@@ -17,6 +17,8 @@ inline constexpr std::size_t kMaxJsonDepth = 8;
 inline constexpr std::size_t kMaxNames = 100;
 // RFC 1035 limit on the textual form of a DNS name without its trailing dot.
 inline constexpr std::size_t kMaxNameLength = 253;
+// A node's identity-renewal CSR (DER PKCS#10); base64 of it fits kMaxBodyBytes.
+inline constexpr std::size_t kMaxCsrBytes = 8 * 1024;
 // DER SubjectPublicKeyInfo; enough for RSA-8192 and every EC curve.
 inline constexpr std::size_t kMaxPublicKeyBytes = 2048;
 // 30 days: far above any sensible leaf lifetime for interception, so that a mistaken

@@ -10,6 +10,9 @@ inline constexpr std::string_view kJsonMediaType = "application/json";
 
 // Issuance: POST a LeafRequest, get a LeafResponse.
 inline constexpr std::string_view kLeafPath = "/v1/leaf";
+// A node renews its own mTLS identity (POST {"csr": base64 DER}, get {"certificate": PEM
+// chain, "serial", "not_after", "audit_seq"}), authenticated by the identity it replaces.
+inline constexpr std::string_view kIdentityRenewPath = "/v1/identity/renew";
 // The issuing CA certificate chain (GET), for nodes to send after their leaf.
 inline constexpr std::string_view kCaPath = "/v1/ca";
 inline constexpr std::string_view kHealthPath = "/healthz";

@@ -1,4 +1,4 @@
-#include "certificates.hpp"
+#include "pki/certificates.hpp"
 
 #include "ossl/der.hpp"
 #include "ossl/error.hpp"
@@ -8,11 +8,10 @@
 
 #include <stdexcept>
 
-namespace setup {
+namespace pki {
 
 namespace {
 
-constexpr std::chrono::hours kBackdate{1};
 constexpr std::size_t kSerialBytes = 16;
 
 void add_extension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
@@ -73,12 +72,13 @@ ossl::X509Ptr make_certificate(const CertificateRequest& req, pkcs11::Signer& si
             throw ossl::Error(std::string("setting ") + field);
     };
     add_entry("O", req.organization);
+    if (req.profile == Profile::NodeIdentity) add_entry("OU", kNodeUnit);
     add_entry("CN", req.common_name);
     X509_set_subject_name(cert.get(), name.get());
     X509_set_issuer_name(cert.get(), req.issuer ? X509_get_subject_name(req.issuer) : name.get());
 
     const auto now = std::chrono::system_clock::now();
-    const std::time_t nb = std::chrono::system_clock::to_time_t(now - kBackdate);
+    const std::time_t nb = std::chrono::system_clock::to_time_t(now - req.backdate);
     const std::time_t na = std::chrono::system_clock::to_time_t(now + req.lifetime);
     if (!ASN1_TIME_set(X509_getm_notBefore(cert.get()), nb) || !ASN1_TIME_set(X509_getm_notAfter(cert.get()), na))
         throw ossl::Error("setting validity");
@@ -105,6 +105,14 @@ ossl::X509Ptr make_certificate(const CertificateRequest& req, pkcs11::Signer& si
             add_extension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature");
             add_extension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
             break;
+        case Profile::NodeIdentity:
+            if (req.issuer == nullptr) throw std::invalid_argument("a node identity needs its issuer's certificate");
+            add_extension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE");
+            add_extension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature");
+            add_extension(cert.get(), &ctx, NID_ext_key_usage, "clientAuth");
+            add_extension(cert.get(), &ctx, NID_subject_key_identifier, "hash");
+            add_extension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always");
+            break;
     }
 
     const EVP_MD* md = nullptr;
@@ -128,4 +136,4 @@ ossl::X509Ptr make_certificate(const CertificateRequest& req, pkcs11::Signer& si
     return signed_cert;
 }
 
-}  // namespace setup
+}  // namespace pki
