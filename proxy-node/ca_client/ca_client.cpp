@@ -68,9 +68,12 @@ CaClient::CaClient(const CaServiceSection& config)
     : config_(config), identity_files_{config.certificate, config.private_key} {
     if (auto done = recover_interrupted_renewal(identity_files_); !done.empty()) std::cerr << "proxy-node: " << done << "\n";
     try {
-        stats_.identity_not_after = std::chrono::duration_cast<std::chrono::seconds>(
-                                        read_identity(identity_files_).not_after.time_since_epoch())
-                                        .count();
+        const auto info = read_identity(identity_files_);
+        stats_.identity_not_after =
+            std::chrono::duration_cast<std::chrono::seconds>(info.not_after.time_since_epoch()).count();
+        // Not looked at again before it is due (or in 10 minutes, in case an operator
+        // replaces the files): no file is read while nothing is due.
+        first_renewal_look_ = std::min(renewal_due(info), std::chrono::system_clock::now() + std::chrono::minutes(10));
     } catch (const std::exception& e) {
         throw std::runtime_error("ca_service.certificate: " + std::string(e.what()));
     }
@@ -198,7 +201,7 @@ void CaClient::health_probe() {
     std::unique_ptr<Connection> conn;
     std::uint64_t generation = 0;
     refresh(conn, generation);
-    auto next_renewal_look = std::chrono::system_clock::time_point::min();
+    auto next_renewal_look = first_renewal_look_;
     for (;;) {
         {
             std::unique_lock lock(mu_);
@@ -240,6 +243,14 @@ void CaClient::set_identity_status(std::string status) {
     identity_status_ = std::move(status);
 }
 
+std::chrono::system_clock::time_point CaClient::renewal_due(const IdentityInfo& info) const {
+    const auto lifetime = info.not_after - info.not_before;
+    const auto before = config_.renew_before.count() > 0
+                            ? std::chrono::duration_cast<std::chrono::system_clock::duration>(config_.renew_before)
+                            : lifetime / 3;
+    return info.not_after - before;
+}
+
 std::chrono::system_clock::time_point CaClient::maybe_renew_identity(Connection& conn) {
     using namespace std::chrono;
     IdentityInfo info;
@@ -249,10 +260,7 @@ std::chrono::system_clock::time_point CaClient::maybe_renew_identity(Connection&
     }
     stats_.identity_not_after = duration_cast<seconds>(info.not_after.time_since_epoch()).count();
     const auto now = system_clock::now();
-    const auto lifetime = info.not_after - info.not_before;
-    const auto before = config_.renew_before.count() > 0 ? duration_cast<system_clock::duration>(config_.renew_before)
-                                                         : lifetime / 3;
-    const auto due = info.not_after - before;
+    const auto due = renewal_due(info);
     const std::string until = protocol::rfc3339(time_point_cast<seconds>(info.not_after));
     if (now >= info.not_after) {
         std::string status = "expired: the identity of '" + info.name + "' expired at " + until +

@@ -80,6 +80,8 @@ private:
     // Renews the identity when it is due; returns when the next look is due.
     std::chrono::system_clock::time_point maybe_renew_identity(Connection& conn);
     void set_identity_status(std::string status);
+    // When an identity is due for renewal (renew_before, or a third of its lifetime left).
+    std::chrono::system_clock::time_point renewal_due(const IdentityInfo& info) const;
 
     CaServiceSection config_;
     std::mutex mu_;
@@ -96,6 +98,7 @@ private:
     IdentityFiles identity_files_;
     std::mutex files_mu_;  // held while the identity files are replaced or read
     std::atomic<std::uint64_t> identity_generation_{0};
+    std::chrono::system_clock::time_point first_renewal_look_;  // from the identity read at start
     mutable std::mutex status_mu_;
     std::string identity_status_ = "ok";
 };
