@@ -3,6 +3,7 @@
 
 #include "ossl/encoding.hpp"
 #include "ossl/pem.hpp"
+#include "pki/certificates.hpp"
 #include "support/ca_service.hpp"
 #include "support/process.hpp"
 #include "support/test_ca.hpp"
@@ -195,4 +196,45 @@ TEST_CASE("with renewal switched off, node identities still authenticate and ren
     CHECK_THAT(r.body, ContainsSubstring("hsm-setup renew-node node-1"));
     std::filesystem::remove_all(work);
     std::filesystem::remove_all(ca.dir);
+}
+
+TEST_CASE("an expired identity cannot renew: it takes the operator", "[ca-service][identity]") {
+    // Made in-process with the real node-identity CA key (only the shared CA's token is
+    // reachable from this process), one hour past its end.
+    const auto& ca = TestCa::shared();
+    pkcs11::SignerConfig cfg;
+    cfg.hsm = ca.issuing_token();
+    cfg.key = pkcs11::Uri::parse("pkcs11:token=splitca-issuing;object=node-identity-ca");
+    pkcs11::HsmSigner signer(cfg);
+    auto issuer = ossl::load_certificate(ca.dir / "pki/node-identity-ca.pem");
+    auto key = new_key();
+    pki::CertificateRequest request;
+    request.profile = pki::Profile::NodeIdentity;
+    request.common_name = "node-1";
+    request.organization = "splitca";
+    request.backdate = std::chrono::hours(3);
+    request.lifetime = -std::chrono::hours(1);
+    request.subject_key = ossl::PKey(EVP_PKEY_dup(key.get()));
+    request.issuer = issuer.get();
+    auto expired = pki::make_certificate(request, signer);
+
+    const auto work = make_temp_dir("splitca-identity-expired");
+    const Identity id{(work / "expired.pem").string(), (work / "expired.key").string()};
+    write_text(id.cert, ossl::to_pem(*expired) + ossl::to_pem(*issuer));
+    write_text(id.key, key_pem(*key));
+    CaService svc(ca, work / "svc");
+    auto fresh = new_key();
+    auto r = renew(ca, svc, id, csr_b64(*fresh, *fresh));
+    INFO(r.status << " " << r.body << " " << r.curl_error);
+    CHECK(r.status != 200);
+    CHECK(r.body.find("BEGIN CERTIFICATE") == std::string::npos);
+    // The same certificate, in date, would have been accepted: the expiry is what refuses it.
+    request.lifetime = std::chrono::hours(1);
+    request.subject_key = ossl::PKey(EVP_PKEY_dup(key.get()));
+    write_text(id.cert, ossl::to_pem(*pki::make_certificate(request, signer)) + ossl::to_pem(*issuer));
+    CHECK(renew(ca, svc, id, csr_b64(*fresh, *fresh)).status == 200);
+    svc.stop();
+    CHECK_THAT(run({(kBinDir / "ca-audit").string(), "show", svc.audit_dir().string()}).output,
+               ContainsSubstring("identity_renewed"));
+    std::filesystem::remove_all(work);
 }
