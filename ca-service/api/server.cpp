@@ -310,10 +310,9 @@ struct ApiServer::Impl {
         const privsep::Body reply = co_await ask(request);
         const auto* renewed = std::get_if<privsep::IdentityRenewed>(&reply);
         if (renewed == nullptr) co_return unexpected(reply);
-        http::Response res = json_response({{"certificate", renewed->certificate_pem},
-                                            {"serial", renewed->serial_hex},
-                                            {"not_after", renewed->not_after},
-                                            {"audit_seq", renewed->audit_seq}});
+        const auto& id = renewed->identity;
+        http::Response res = json_response(
+            {{"certificate", id.certificate_pem}, {"serial", id.serial_hex}, {"not_after", id.not_after}, {"audit_seq", id.audit_seq}});
         res.headers.emplace_back("Cache-Control", "no-store");
         co_return res;
     }

@@ -57,9 +57,7 @@ std::variant<NodeIdentity, protocol::Error> ClientVerifier::verify(std::span<con
     // leaf, service CA: issued by the service CA itself; anything longer came through the
     // node-identity CA.
     if (sk_X509_num(X509_STORE_CTX_get0_chain(ctx.get())) != 2) id->admin = false;
-    int days = 0, seconds = 0;
-    ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(cert.get()));
-    const auto not_after = now + std::chrono::hours(24) * days + std::chrono::seconds(seconds);
+    const auto not_after = ossl::not_after(*cert);
     std::lock_guard lock(mu_);
     if (cache_.size() >= kCacheCapacity) cache_.clear();
     cache_[fingerprint] = {*id, not_after};

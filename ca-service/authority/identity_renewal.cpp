@@ -28,13 +28,6 @@ std::string serial_hex(const X509& cert) {
     return out;
 }
 
-std::chrono::system_clock::time_point not_after_of(const X509& cert) {
-    int days = 0, seconds = 0;
-    if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(&cert)) != 1)
-        throw ossl::Error("reading a certificate's notAfter");
-    return std::chrono::system_clock::now() + std::chrono::hours(24) * days + std::chrono::seconds(seconds);
-}
-
 }  // namespace
 
 IdentityRenewer::IdentityRenewer(pkcs11::Signer& ca_signer, const X509& ca_certificate, RenewalSettings settings,
@@ -122,7 +115,7 @@ RenewalOutcome IdentityRenewer::renew(const NodeIdentity& node, std::span<const 
 
     // Never past the CA's own end.
     auto lifetime = settings_.lifetime;
-    const auto ca_end = not_after_of(*ca_certificate_);
+    const auto ca_end = ossl::not_after(*ca_certificate_);
     const auto now = std::chrono::system_clock::now();
     if (now + lifetime > ca_end)
         lifetime = std::chrono::duration_cast<std::chrono::seconds>(ca_end - now);
@@ -146,7 +139,7 @@ RenewalOutcome IdentityRenewer::renew(const NodeIdentity& node, std::span<const 
 
     RenewedIdentity out;
     out.serial_hex = serial_hex(*issued);
-    out.not_after = protocol::rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(not_after_of(*issued)));
+    out.not_after = protocol::rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(ossl::not_after(*issued)));
     out.certificate_pem = ossl::to_pem(*issued) + ca_pem_;
     // On the record before the node has it; a record that cannot be written discards it.
     try {

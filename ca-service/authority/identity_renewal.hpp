@@ -13,6 +13,7 @@
 #include "pkcs11/signer.hpp"
 #include "policy/rate_limiter.hpp"
 #include "protocol/errors.hpp"
+#include "protocol/identity.hpp"
 #include "protocol/limits.hpp"
 
 #include <atomic>
@@ -24,12 +25,7 @@
 
 namespace ca {
 
-struct RenewedIdentity {
-    std::string certificate_pem;  // the new identity, then the node-identity CA
-    std::string serial_hex;
-    std::string not_after;        // RFC 3339
-    std::uint64_t audit_seq = 0;
-};
+using protocol::RenewedIdentity;
 
 struct RenewalRefusal {
     protocol::Error error;

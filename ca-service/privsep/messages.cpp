@@ -208,10 +208,10 @@ void put(Writer& w, const RenewIdentityRequest& m) {
     w.bytes(m.csr, protocol::kMaxCsrBytes, "csr");
 }
 void put(Writer& w, const IdentityRenewed& m) {
-    w.string(m.certificate_pem, kMaxPemBytes, "certificate");
-    w.string(m.serial_hex, protocol::kMaxSerialHexLength, "serial");
-    w.string(m.not_after, kMaxRfc3339Length, "not_after");
-    w.u64(m.audit_seq);
+    w.string(m.identity.certificate_pem, kMaxPemBytes, "certificate");
+    w.string(m.identity.serial_hex, protocol::kMaxSerialHexLength, "serial");
+    w.string(m.identity.not_after, kMaxRfc3339Length, "not_after");
+    w.u64(m.identity.audit_seq);
 }
 
 template <class T>
@@ -362,10 +362,10 @@ RenewIdentityRequest get(Reader& r) {
 template <>
 IdentityRenewed get(Reader& r) {
     IdentityRenewed m;
-    m.certificate_pem = r.string(kMaxPemBytes, "certificate");
-    m.serial_hex = r.string(protocol::kMaxSerialHexLength, "serial");
-    m.not_after = r.string(kMaxRfc3339Length, "not_after");
-    m.audit_seq = r.u64("audit_seq");
+    m.identity.certificate_pem = r.string(kMaxPemBytes, "certificate");
+    m.identity.serial_hex = r.string(protocol::kMaxSerialHexLength, "serial");
+    m.identity.not_after = r.string(kMaxRfc3339Length, "not_after");
+    m.identity.audit_seq = r.u64("audit_seq");
     return m;
 }
 

@@ -18,6 +18,7 @@
 #include "authority/node_registry.hpp"
 #include "ossl/encoding.hpp"
 #include "protocol/errors.hpp"
+#include "protocol/identity.hpp"
 #include "protocol/leaf.hpp"
 
 #include <cstdint>
@@ -114,10 +115,7 @@ struct HealthReport {
     std::vector<std::string> revoked;
 };
 struct IdentityRenewed {
-    std::string certificate_pem;  // the new identity, then the node-identity CA
-    std::string serial_hex;
-    std::string not_after;        // RFC 3339
-    std::uint64_t audit_seq = 0;
+    protocol::RenewedIdentity identity;
 };
 // Written by the supervisor into the signer's end when the signer died: the front fails
 // what is in flight and answers 503 with the reason until the next Hello.

@@ -276,8 +276,7 @@ private:
         if (auto* done = std::get_if<RenewedIdentity>(&outcome)) {
             std::cerr << "ca-service signer: renewed the identity of '" << id->name << "' (serial " << done->serial_hex
                       << ", until " << done->not_after << ")\n";
-            reply(m, IdentityRenewed{std::move(done->certificate_pem), std::move(done->serial_hex),
-                                     std::move(done->not_after), done->audit_seq});
+            reply(m, IdentityRenewed{std::move(*done)});
         } else {
             auto& no = std::get<RenewalRefusal>(outcome);
             std::cerr << "ca-service signer: refused to renew the identity of '" << id->name << "': "

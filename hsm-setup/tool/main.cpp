@@ -83,31 +83,21 @@ private:
     mutable std::vector<std::string> used_;
 };
 
-int parse_days(const std::string& s) {
+// A whole number from 1 to `max` given as --option.
+int parse_count(const std::string& s, const char* option, int max) {
     std::size_t pos = 0;
-    int d = 0;
+    int n = 0;
     try {
-        d = std::stoi(s, &pos);
+        n = std::stoi(s, &pos);
     } catch (...) {
         pos = 0;
     }
-    if (pos != s.size() || d <= 0 || d > kMaxDays)
-        throw std::invalid_argument("--days must be a whole number from 1 to " + std::to_string(kMaxDays));
-    return d;
+    if (pos != s.size() || n <= 0 || n > max)
+        throw std::invalid_argument(std::string("--") + option + " must be a whole number from 1 to " +
+                                    std::to_string(max));
+    return n;
 }
-
-int parse_hours(const std::string& s) {
-    std::size_t pos = 0;
-    int h = 0;
-    try {
-        h = std::stoi(s, &pos);
-    } catch (...) {
-        pos = 0;
-    }
-    if (pos != s.size() || h <= 0 || h > kMaxNodeHours)
-        throw std::invalid_argument("--hours must be a whole number from 1 to " + std::to_string(kMaxNodeHours));
-    return h;
-}
+int parse_days(const std::string& s) { return parse_count(s, "days", kMaxDays); }
 
 bool valid_node_name(const std::string& n) {
     if (n.empty() || n.size() > 63 || n.front() == '-') return false;
@@ -284,7 +274,7 @@ int sign_node(const Args& a) {
     req.profile = pki::Profile::NodeIdentity;
     req.common_name = a.get("cn");
     req.organization = a.get_or("org", "");
-    req.lifetime = std::chrono::hours(parse_hours(a.get("hours")));
+    req.lifetime = std::chrono::hours(parse_count(a.get("hours"), "hours", kMaxNodeHours));
     req.backdate = std::chrono::minutes(5);
     req.subject_key = read_public_key(a.get("public-key"));
     req.issuer = issuer.get();

@@ -96,4 +96,16 @@ std::string subject_field(const X509& cert, int nid) {
                        static_cast<std::size_t>(ASN1_STRING_length(s)));
 }
 
+namespace {
+std::chrono::system_clock::time_point time_point_of(const ASN1_TIME* t) {
+    int days = 0, seconds = 0;
+    if (t == nullptr || ASN1_TIME_diff(&days, &seconds, nullptr, t) != 1)
+        throw Error("reading a certificate's validity");
+    return std::chrono::system_clock::now() + std::chrono::hours(24) * days + std::chrono::seconds(seconds);
+}
+}  // namespace
+
+std::chrono::system_clock::time_point not_before(const X509& cert) { return time_point_of(X509_get0_notBefore(&cert)); }
+std::chrono::system_clock::time_point not_after(const X509& cert) { return time_point_of(X509_get0_notAfter(&cert)); }
+
 }  // namespace ossl

@@ -18,12 +18,6 @@ namespace proxy {
 
 namespace {
 
-std::chrono::system_clock::time_point to_time_point(const ASN1_TIME* t) {
-    int days = 0, seconds = 0;
-    if (ASN1_TIME_diff(&days, &seconds, nullptr, t) != 1) throw ossl::Error("reading a certificate's validity");
-    return std::chrono::system_clock::now() + std::chrono::hours(24) * days + std::chrono::seconds(seconds);
-}
-
 std::filesystem::path pending(const std::filesystem::path& p) { return p.string() + ".new"; }
 
 // Written, synced and closed, mode 0600; throws naming the file.
@@ -66,8 +60,8 @@ IdentityInfo read_identity(const IdentityFiles& files) {
     auto cert = ossl::load_certificate(files.certificate);
     IdentityInfo info;
     info.name = ossl::common_name(*cert);
-    info.not_before = to_time_point(X509_get0_notBefore(cert.get()));
-    info.not_after = to_time_point(X509_get0_notAfter(cert.get()));
+    info.not_before = ossl::not_before(*cert);
+    info.not_after = ossl::not_after(*cert);
     return info;
 }
 

@@ -50,7 +50,7 @@ std::vector<Message> samples() {
         {15, 7, empty_health},
         {0, 6, SignerDown{"the signer was killed by signal 9"}},
         {16, 7, RenewIdentityRequest{cert, bytes("0\x82" "csr")}},
-        {17, 7, IdentityRenewed{"-----BEGIN CERTIFICATE-----\n", "70ba2c94", "2026-12-08T08:04:11Z", 6}},
+        {17, 7, IdentityRenewed{{"-----BEGIN CERTIFICATE-----\n", "70ba2c94", "2026-12-08T08:04:11Z", 6}}},
     };
 }
 

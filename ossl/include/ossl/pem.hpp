@@ -4,6 +4,7 @@
 #include "ossl/encoding.hpp"
 #include "ossl/handles.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -30,5 +31,9 @@ std::string fingerprint_sha256(const X509& cert);
 std::string subject_field(const X509& cert, int nid);
 // Subject common name, or "" if there is none.
 std::string common_name(const X509& cert);
+
+// A certificate's notBefore / notAfter as a time point. Throws ossl::Error.
+std::chrono::system_clock::time_point not_before(const X509& cert);
+std::chrono::system_clock::time_point not_after(const X509& cert);
 
 }  // namespace ossl
