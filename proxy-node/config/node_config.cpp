@@ -234,6 +234,11 @@ void load_inspection(const Reader& r, NodeConfig& c) {
     const std::string non_http = r.string("inspection.non_http", "block");
     if (non_http != "block" && non_http != "tunnel") r.fail("inspection.non_http", "must be \"block\" or \"tunnel\"");
     in.non_http_tunnel = non_http == "tunnel";
+    in.websocket_max_message_bytes = static_cast<std::uint64_t>(
+        r.integer("inspection.websocket_max_message_bytes", static_cast<std::int64_t>(in.websocket_max_message_bytes),
+                  1024, std::int64_t{1} << 32));
+    in.verdict_timeout_ms =
+        static_cast<std::uint32_t>(r.integer("inspection.verdict_timeout_ms", in.verdict_timeout_ms, 100, 600000));
     in.head_bytes = static_cast<std::size_t>(
         r.integer("inspection.head_bytes", static_cast<std::int64_t>(in.head_bytes), kMinHeadBytes, kMaxHeadBytes));
     if (in.enabled) {
@@ -267,7 +272,8 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
                            "certificate_timeout_ms", "idle_timeout_seconds", "drain_timeout_seconds"});
     r.only_keys("log", {"connections"});
     r.only_keys("inspection", {"enabled", "eicar", "patterns", "sha256", "max_scan_bytes", "over_limit", "hold_bytes",
-                               "stream_types", "non_http", "head_bytes"});
+                               "stream_types", "non_http", "head_bytes", "websocket_max_message_bytes",
+                               "verdict_timeout_ms"});
     r.only_keys("threads", {"workers"});
     r.only_keys("access", {"allowed_clients", "denied_destinations"});
     r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",

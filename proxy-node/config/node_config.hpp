@@ -86,6 +86,12 @@ struct InspectionSection {
     // reaches the receiver as it arrives; still scanned, a late block resets the connection.
     std::vector<std::string> stream_types{"text/event-stream", "multipart/x-mixed-replace"};
     bool non_http_tunnel = false;                 // non_http = "block" | "tunnel"
+    // The largest WebSocket message (decoded, all its fragments) the node relays; a longer
+    // one (or a compressed one that inflates past it) closes the WebSocket with 1009.
+    std::uint64_t websocket_max_message_bytes = 16ULL << 20;
+    // How long the relay waits for an engine's final verdict; then the engine's on_error
+    // policy decides (an engine alone: block, fail closed).
+    std::uint32_t verdict_timeout_ms = 30000;
     std::size_t head_bytes = 64 * 1024;           // a decrypted request/response head
 };
 

@@ -75,12 +75,16 @@ std::string error_response(Reason reason, std::string_view host, std::string_vie
 
 namespace proxy::http {
 
-std::string block_response(std::string_view host, std::string_view rule, bool upload) {
+std::string block_response(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable) {
+    const std::string why = engine_unavailable
+                                ? " was blocked because the content inspection engine is unavailable, so its content "
+                                  "could not be checked (rule <code>" + html_escape(rule) + "</code>). Try again later."
+                                : " was blocked because its content matched the rule <code>" + html_escape(rule) +
+                                      "</code>.";
     std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Blocked by content inspection"
                        "</title></head>\n<body>\n<h1>Blocked by content inspection</h1>\n<p>" +
-                       std::string(upload ? "Your upload to " : "The download from ") + html_escape(host) +
-                       " was blocked because its content matched the rule <code>" + html_escape(rule) +
-                       "</code>.</p>\n<p>Reason: <code>" + std::string(code(Reason::inspection)) +
+                       std::string(upload ? "Your upload to " : "The download from ") + html_escape(host) + why +
+                       "</p>\n<p>Reason: <code>" + std::string(code(Reason::inspection)) +
                        "</code></p>\n<p>" + (upload ? "The server did not receive it." : "Nothing of it was passed on.") +
                        " This event has been logged. If you believe this is a mistake, contact your administrator "
                        "and quote the rule name.</p>\n</body></html>\n";

@@ -18,7 +18,9 @@ std::string error_response(Reason reason, std::string_view host, std::string_vie
 
 inline constexpr std::string_view kRuleHeader = "X-Proxy-Rule";
 // The block page for content inspection: 403, names the host, the direction (download or
-// upload) and the rule; Connection: close.
-std::string block_response(std::string_view host, std::string_view rule, bool upload);
+// upload) and the rule; Connection: close. `engine_unavailable`: blocked because an
+// inspection engine could not decide (fail closed), which the page says instead of a match.
+std::string block_response(std::string_view host, std::string_view rule, bool upload,
+                           bool engine_unavailable = false);
 
 }  // namespace proxy::http

@@ -4,6 +4,9 @@
 #include "http/message_parser.hpp"
 #include "http/text.hpp"
 #include "inspect/content_decoding.hpp"
+#include "websocket/frames.hpp"
+#include "websocket/handshake.hpp"
+#include "websocket/message_inflater.hpp"
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
@@ -56,16 +59,24 @@ std::string loggable_path(std::string_view target) {
     return std::string(target);
 }
 
+// What the relay acts on: an engine failure that reaches it (no chain mapped it by a
+// policy) blocks, fail closed.
+Verdict fail_closed(Verdict v) {
+    if (v.kind != Verdict::Kind::failed) return v;
+    return Verdict::block(std::string(kEngineUnavailableRule), v.rule + ": " + v.note);
+}
+
 // The engine's final verdict. An engine that answers inline (the rule set) costs no
 // suspension and no timer; one that answers later, from any thread, wakes this coroutine
-// through a timer on its own executor.
+// through a timer on its own executor, or the timer's deadline (inspection.verdict_timeout_ms)
+// ends the wait and the engine says what its silence means (Inspection::timed_out).
 struct PendingVerdict {
     std::mutex mu;
     std::optional<Verdict> verdict;
     std::optional<asio::steady_timer> wake;  // made only when the verdict is not there at once
 };
 
-awaitable<Verdict> final_verdict(Inspection& inspection) {
+awaitable<Verdict> final_verdict(Inspection& inspection, std::chrono::milliseconds timeout) {
     const asio::any_io_executor ex = co_await asio::this_coro::executor;
     auto pending = std::make_shared<PendingVerdict>();
     inspection.finish([pending](Verdict v) {
@@ -81,13 +92,18 @@ awaitable<Verdict> final_verdict(Inspection& inspection) {
     });
     {
         std::lock_guard lock(pending->mu);
-        if (!pending->verdict) pending->wake.emplace(ex, asio::steady_timer::time_point::max());
+        if (!pending->verdict) pending->wake.emplace(ex, std::chrono::steady_clock::now() + timeout);
     }
+    asio::error_code ec;
     while (!pending->verdict) {
-        asio::error_code ec;
         co_await pending->wake->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec && !pending->verdict) {
+            // The deadline passed without an answer; a late one is ignored.
+            Verdict late = fail_closed(inspection.timed_out());
+            co_return late;
+        }
     }
-    Verdict out = std::move(*pending->verdict);
+    Verdict out = fail_closed(std::move(*pending->verdict));
     co_return out;
 }
 
@@ -111,6 +127,23 @@ private:
     struct Request {
         std::string method;
         std::string path;  // for logs
+        bool websocket = false;        // asks for a WebSocket upgrade
+        std::string websocket_target;  // its whole target (for the inspector), only then
+    };
+    // One direction of a WebSocket after its upgrade: frames parsed, each data message's
+    // payload (decoded) through the inspector, its raw frames held until the verdict (up to
+    // hold_bytes; past that they stream, and the bytes that end the message wait).
+    struct WsSide {
+        std::optional<websocket::FrameParser> parser;
+        std::optional<websocket::MessageInflater> inflater;  // permessage-deflate negotiated
+        std::unique_ptr<Inspection> inspection;              // the data message under way
+        bool decided = false;  // allowed before its end
+        bool holding = true;
+        std::uint64_t size = 0;  // decoded payload bytes of the message
+        Verdict verdict;         // a block found while its payload streamed
+        std::vector<std::uint8_t> held;     // raw frame bytes of the message not yet passed on
+        std::vector<std::uint8_t> control;  // the control frame under way
+        std::vector<std::uint8_t> out;      // raw bytes to pass on at the end of this read
     };
     struct Message {
         bool active = false;     // its head has been read
@@ -126,6 +159,7 @@ private:
     };
 
     bool is_request(Direction d) const { return d == Direction::request; }
+    std::chrono::milliseconds verdict_timeout() const { return std::chrono::milliseconds(p_.config.verdict_timeout_ms); }
 
     // The media type of `content_type` (before any parameter) is one of inspection.stream_types.
     bool is_stream_type(std::string_view content_type) const {
@@ -162,6 +196,13 @@ private:
             }
             p_.activity();
             const std::span<const std::uint8_t> in(buf.data(), n);
+            if (websocket_) {
+                {
+                    const bool ok_ws = co_await ws_feed(dir, in);
+                    if (!ok_ws) co_return;
+                }
+                continue;
+            }
             if (opaque_) {
                 {
                     const bool ok_1 = co_await write(to, in);
@@ -203,10 +244,29 @@ private:
                 if (step.event == Event::head) {
                     start_message(dir, parser, msg);
                     if (!req && parser.head().status == 101) {
-                        // An upgrade (WebSocket): what follows is not HTTP.
+                        const websocket::Extensions ext = websocket::negotiated_extensions(parser.head());
+                        if (msg.request.websocket && websocket::is_upgrade_accepted(parser.head()) &&
+                            ext.unsupported.empty()) {
+                            // A WebSocket: its frames are parsed and its messages inspected.
+                            start_websocket(msg.request, ext.permessage_deflate);
+                            {
+                                const bool ok_ws1 = co_await emit(to, msg, in.subspan(mark, pos - mark));
+                                if (!ok_ws1) co_return;
+                            }
+                            outstanding_.pop_front();
+                            msg = Message{};
+                            {
+                                const bool ok_ws2 = co_await ws_feed(dir, in.subspan(pos));
+                                if (!ok_ws2) co_return;
+                            }
+                            break;
+                        }
+                        // Another upgrade: what follows is not HTTP.
                         if (!p_.config.non_http_tunnel) {
                             why = "protocol upgrade (101 Switching Protocols) after " + msg.request.method +
                                   " " + msg.request.path;
+                            if (!ext.unsupported.empty())
+                                why += ": WebSocket extension \"" + ext.unsupported + "\" cannot be inspected";
                             co_await not_http(dir, msg, {}, why);
                             co_return;
                         }
@@ -238,7 +298,7 @@ private:
                     co_return;
                 }
             }
-            if (opaque_) continue;
+            if (opaque_ || websocket_) continue;
             // The rest of this read belongs to the message under way.
             {
                 const bool ok_5 = co_await on_partial(dir, parser, msg, in.subspan(mark));
@@ -257,7 +317,11 @@ private:
         info.host = p_.host;
         if (req) {
             ++requests_seen_;
-            msg.request = {h.method, loggable_path(h.target)};
+            msg.request = Request{h.method, loggable_path(h.target), false, {}};
+            if (websocket::is_upgrade_request(h)) {
+                msg.request.websocket = true;
+                msg.request.websocket_target = h.target;
+            }
             outstanding_.push_back(msg.request);
             info.method = h.method;
             info.target = h.target;
@@ -298,7 +362,7 @@ private:
             co_return true;
         }
         if (msg.decided) co_return true;
-        Verdict v = msg.inspection->body(bytes);
+        Verdict v = fail_closed(msg.inspection->body(bytes));
         if (v.blocked()) {
             const bool r = co_await block(dir, msg, v);
             co_return r;
@@ -322,7 +386,7 @@ private:
         }
         Verdict v = Verdict::allow();
         if (!msg.decided) {
-            Verdict final = co_await final_verdict(*msg.inspection);
+            Verdict final = co_await final_verdict(*msg.inspection, verdict_timeout());
             v = std::move(final);
         }
         if (ended_) co_return false;
@@ -394,7 +458,10 @@ private:
     awaitable<bool> write(tls::ByteStream& to, std::span<const std::uint8_t> bytes) {
         if (ended_) co_return false;
         (&to == &upstream_ ? p_.bytes_client_to_upstream : p_.bytes_upstream_to_client) += bytes.size();
+        bool& busy = &to == &upstream_ ? writing_upstream_ : writing_client_;
+        busy = true;
         const tls::IoStatus st = co_await to.write_all(bytes);
+        busy = false;
         if (st != tls::IoStatus::ok) {
             if (!ended_) abort_both();
             co_return false;
@@ -410,7 +477,10 @@ private:
             co_await refuse_request(msg);
             co_return;
         }
-        if (!opaque_) {
+        if (websocket_) {
+            // A message cut by the close never completes: its held frames are dropped.
+            ws_[side(dir)]->held.clear();
+        } else if (!opaque_) {
             auto step = parser.eof();
             if (step.event == Event::end) {
                 // A body delimited by the close: its end is now.
@@ -475,14 +545,14 @@ private:
     // The blocked request has been read to its end (or the drop limit): page now, or once
     // the responses to earlier pipelined requests have been passed on.
     awaitable<bool> refuse_request(Message& msg) {
-        pending_page_ = http::block_response(p_.host, msg.block.rule, true);
+        pending_page_ = http::block_response(p_.host, msg.block.rule, true, msg.block.rule == kEngineUnavailableRule);
         if (outstanding_.empty() && !response_busy_) co_await deliver_page();
         // else the response pump delivers it when the earlier responses are complete.
         co_return false;
     }
 
     awaitable<void> deliver_page(const std::string& rule, bool upload) {
-        pending_page_ = http::block_response(p_.host, rule, upload);
+        pending_page_ = http::block_response(p_.host, rule, upload, rule == kEngineUnavailableRule);
         co_await deliver_page();
     }
 
@@ -558,6 +628,252 @@ private:
         }
     }
 
+    // ---- WebSocket (after a 101 to a WebSocket upgrade request) ----
+
+    static std::size_t side(Direction d) { return d == Direction::request ? 0 : 1; }
+
+    void start_websocket(const Request& upgrade, bool deflate) {
+        websocket_ = true;
+        ws_path_ = upgrade.path;
+        ws_target_ = upgrade.websocket_target;
+        for (auto& w : ws_) w = std::make_unique<WsSide>();
+        ws_[0]->parser.emplace(websocket::Sender::client, deflate);
+        ws_[1]->parser.emplace(websocket::Sender::server, deflate);
+        if (deflate) {
+            ws_[0]->inflater.emplace();
+            ws_[1]->inflater.emplace();
+        }
+        ++p_.metrics.websocket_upgrades;
+    }
+
+    std::string ws_describe(Direction dir, const websocket::FrameParser& parser) const {
+        return std::string("websocket ") + (parser.message_text() ? "text" : "binary") + " message from the " +
+               (is_request(dir) ? "client" : "server") + " on GET " + ws_path_;
+    }
+
+    void ws_begin_message(Direction dir, WsSide& s) {
+        const websocket::FrameParser& parser = *s.parser;
+        MessageInfo info;
+        info.direction = dir;
+        info.carrier = Carrier::websocket;
+        info.host = p_.host;
+        info.method = "GET";
+        info.target = ws_target_;
+        if (parser.header().fin && !parser.message_compressed()) info.content_length = parser.header().length;
+        info.content_type = parser.message_text() ? "text/plain; charset=utf-8" : "application/octet-stream";
+        s.inspection = p_.inspector.begin(info);
+        s.decided = false;
+        s.holding = true;
+        s.size = 0;
+        s.verdict = Verdict::undecided();
+        ++(is_request(dir) ? p_.metrics.websocket_client : p_.metrics.websocket_server);
+    }
+
+    // Decoded payload bytes of the data message under way, for the engine.
+    void ws_inspect(Direction dir, WsSide& s, std::span<const std::uint8_t> decoded) {
+        s.size += decoded.size();
+        (is_request(dir) ? p_.metrics.request_bytes : p_.metrics.response_bytes) += decoded.size();
+        if (s.decided || s.verdict.blocked() || !s.inspection) return;
+        Verdict v = fail_closed(s.inspection->body(decoded));
+        if (v.blocked()) {
+            s.verdict = std::move(v);
+        } else if (v.kind == Verdict::Kind::allow) {
+            s.decided = true;
+            if (!v.note.empty()) {
+                ++p_.metrics.over_limit;
+                if (outcome_.detail.empty()) outcome_.detail = ws_describe(dir, *s.parser) + ": " + v.note;
+            }
+        }
+    }
+
+    // Raw bytes of a data frame: held while the message is held, else passed on at the end
+    // of this read (a message past hold_bytes streams; what ends it waits for the verdict).
+    void ws_data(WsSide& s, std::span<const std::uint8_t> raw) {
+        s.held.insert(s.held.end(), raw.begin(), raw.end());
+        if (s.holding && s.held.size() > p_.config.hold_bytes) s.holding = false;
+    }
+
+    void ws_flush_streaming(WsSide& s) {
+        if (s.holding || s.held.empty()) return;
+        s.out.insert(s.out.end(), s.held.begin(), s.held.end());
+        s.held.clear();
+    }
+
+    awaitable<bool> ws_write_out(Direction dir, WsSide& s) {
+        if (s.out.empty()) co_return true;
+        tls::ByteStream* const to_ptr = is_request(dir) ? &upstream_ : &client_;
+        const bool ok = co_await write(*to_ptr, s.out);
+        s.out.clear();
+        co_return ok;
+    }
+
+    // Frames read from one side: parsed, inspected and passed on in order. False when the
+    // relay ends (a block, a protocol error, a failed write).
+    awaitable<bool> ws_feed(Direction dir, std::span<const std::uint8_t> in) {
+        WsSide& s = *ws_[side(dir)];
+        websocket::FrameParser& parser = *s.parser;
+        const std::uint64_t limit = p_.config.websocket_max_message_bytes;
+        const auto sink = [this, dir, &s](std::span<const std::uint8_t> decoded) { ws_inspect(dir, s, decoded); };
+        websocket::FrameParser::Step step;
+        Verdict final;
+        std::string why;
+        const std::string no_rule;
+        std::size_t pos = 0;
+        for (;;) {
+            step = parser.parse(in.subspan(pos));
+            const std::span<const std::uint8_t> raw = in.subspan(pos, step.consumed);
+            pos += step.consumed;
+            if (step.event == websocket::FrameParser::Event::need_more) break;
+            if (step.event == websocket::FrameParser::Event::error) {
+                why = std::string(is_request(dir) ? "client" : "server") + " WebSocket frames on GET " + ws_path_ +
+                      ": " + step.error;
+                co_await ws_end(Reason::malformed_websocket, websocket::kCloseProtocolError, why, no_rule);
+                co_return false;
+            }
+            const bool control = parser.header().control();
+            if (step.event == websocket::FrameParser::Event::header) {
+                if (control) {
+                    s.control.assign(raw.begin(), raw.end());
+                    continue;
+                }
+                if (parser.message_start()) ws_begin_message(dir, s);
+                ws_data(s, raw);
+                continue;
+            }
+            if (step.event == websocket::FrameParser::Event::payload) {
+                if (control) {
+                    s.control.insert(s.control.end(), raw.begin(), raw.end());
+                    continue;
+                }
+                ws_data(s, raw);
+                if (parser.message_compressed()) {
+                    const auto r = s.inflater->feed(step.payload, limit, sink);
+                    if (r == websocket::MessageInflater::Result::corrupt) {
+                        why = ws_describe(dir, parser) + ": its permessage-deflate data does not decode";
+                        co_await ws_end(Reason::malformed_websocket, websocket::kCloseProtocolError, why, no_rule);
+                        co_return false;
+                    }
+                    if (r == websocket::MessageInflater::Result::too_big) s.size = limit + 1;
+                } else if (s.size + step.payload.size() > limit) {
+                    s.size = limit + 1;
+                } else {
+                    ws_inspect(dir, s, step.payload);
+                }
+                if (s.size > limit) {
+                    why = ws_describe(dir, parser) + ": longer than inspection.websocket_max_message_bytes (" +
+                          std::to_string(limit) + ")";
+                    co_await ws_end(Reason::websocket_too_big, websocket::kCloseMessageTooBig, why, no_rule);
+                    co_return false;
+                }
+                if (s.verdict.blocked()) {
+                    co_await ws_block(dir, s);
+                    co_return false;
+                }
+                continue;
+            }
+            // Event::frame_end
+            if (control) {
+                if (parser.header().opcode == websocket::Opcode::close && parser.in_message()) {
+                    // The sender closes inside a fragmented message: it never completes.
+                    s.held.clear();
+                    s.inspection.reset();
+                }
+                // Control frames pass at once, even between the fragments of a held message.
+                s.out.insert(s.out.end(), s.control.begin(), s.control.end());
+                s.control.clear();
+                continue;
+            }
+            if (!parser.header().fin) continue;
+            // The message is complete: its verdict decides whether its held frames pass.
+            if (parser.message_compressed()) {
+                const auto r = s.inflater->end_message(limit, sink);
+                if (r != websocket::MessageInflater::Result::ok) {
+                    why = ws_describe(dir, parser) +
+                          (r == websocket::MessageInflater::Result::corrupt
+                               ? ": its permessage-deflate data does not decode"
+                               : ": longer than inspection.websocket_max_message_bytes");
+                    const bool corrupt = r == websocket::MessageInflater::Result::corrupt;
+                    co_await ws_end(corrupt ? Reason::malformed_websocket : Reason::websocket_too_big,
+                                    corrupt ? websocket::kCloseProtocolError : websocket::kCloseMessageTooBig, why,
+                                    no_rule);
+                    co_return false;
+                }
+                if (s.verdict.blocked()) {
+                    co_await ws_block(dir, s);
+                    co_return false;
+                }
+            }
+            if (!s.decided) {
+                // What came before this message goes on while the engine decides.
+                {
+                    const bool ok_out = co_await ws_write_out(dir, s);
+                    if (!ok_out) co_return false;
+                }
+                final = co_await final_verdict(*s.inspection, verdict_timeout());
+                if (ended_) co_return false;
+                if (final.blocked()) {
+                    s.verdict = std::move(final);
+                    co_await ws_block(dir, s);
+                    co_return false;
+                }
+            }
+            s.out.insert(s.out.end(), s.held.begin(), s.held.end());
+            s.held.clear();
+            s.inspection.reset();
+            s.holding = true;
+        }
+        ws_flush_streaming(s);
+        {
+            const bool ok = co_await ws_write_out(dir, s);
+            co_return ok;
+        }
+    }
+
+    awaitable<void> ws_block(Direction dir, WsSide& s) {
+        const Verdict v = s.verdict;
+        const std::string what = ws_describe(dir, *s.parser);
+        p_.metrics.count_block(v.rule);
+        s.held.clear();
+        // Whole messages allowed earlier in this read still go before the close.
+        co_await ws_write_out(dir, s);
+        const std::string detail = what + " matched rule " + v.rule + (v.note.empty() ? "" : " (" + v.note + ")");
+        co_await ws_end(Reason::inspection, websocket::kClosePolicyViolation, detail, v.rule);
+    }
+
+    // Ends the WebSocket: a close frame with `code` to each side whose stream is not being
+    // written to at this moment (then a clean TLS close), and the log's reason and detail.
+    // (Arguments are named objects of the caller's: GCC 12 mishandles temporaries bound to
+    // a coroutine's reference parameters.)
+    awaitable<void> ws_end(Reason reason, std::uint16_t code, const std::string& detail, const std::string& rule) {
+        if (ended_) co_return;
+        ended_ = true;
+        outcome_.reason = reason;
+        outcome_.rule = rule;
+        outcome_.detail = detail;
+        const std::string close_reason = reason == Reason::inspection ? "blocked by inspection: rule " + rule
+                                         : reason == Reason::websocket_too_big ? std::string("message too big")
+                                                                               : std::string("protocol error");
+        const bool client_free = !writing_client_;
+        const bool upstream_free = !writing_upstream_;
+        if (upstream_free) {
+            const auto frame = websocket::close_frame(code, close_reason, true);
+            const tls::IoStatus st = co_await upstream_.write_all(frame);
+            if (st == tls::IoStatus::ok) co_await upstream_.close_notify();
+        }
+        stop_socket(upstream_.socket());
+        if (client_free) {
+            const auto frame = websocket::close_frame(code, close_reason, false);
+            const tls::IoStatus st = co_await client_.write_all(frame);
+            if (st == tls::IoStatus::ok) co_await client_.close_notify();
+            // The client answers the close (and may still be sending): read and drop that
+            // rather than reset the connection under the close frame.
+            outcome_.page_sent = st == tls::IoStatus::ok;
+        }
+        asio::error_code ec;
+        client_.socket().shutdown(asio::socket_base::shutdown_send, ec);
+        client_.socket().cancel(ec);
+    }
+
     awaitable<void> malformed(Direction, const std::string& why) {
         if (ended_) co_return;
         outcome_.reason = Reason::malformed_http;
@@ -573,6 +889,11 @@ private:
 
     tls::ByteStream& client_;
     tls::ByteStream& upstream_;
+    bool writing_client_ = false, writing_upstream_ = false;  // a write to that side is under way
+    bool websocket_ = false;                                   // the connection became a WebSocket
+    std::string ws_path_;                                      // its upgrade request's path (logs)
+    std::string ws_target_;                                    // and target (the inspector)
+    std::unique_ptr<WsSide> ws_[2];  // by side(): the client's frames, the server's (made at the upgrade only)
     RelayParams p_;
     http::MessageLimits limits_;
     RelayOutcome outcome_;

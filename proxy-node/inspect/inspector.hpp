@@ -1,6 +1,6 @@
 #pragma once
-// The inspection contract: an engine is handed every decrypted HTTP/1.1 message, one
-// Inspection per message, fed its decoded body (chunk framing removed, Content-Encoding
+// The inspection contract: an engine is handed every decrypted HTTP/1.1 message and every
+// WebSocket message (text or binary, reassembled from its fragments), one Inspection per message, fed its decoded body (chunk framing removed, Content-Encoding
 // gzip/deflate/br undone) as it streams, and gives a verdict — at any
 // point while the body streams, or at the end, possibly later (asynchronously: an external
 // engine over ICAP answers from its own connection). The relay that drives it decides
@@ -16,14 +16,21 @@
 
 namespace proxy::inspect {
 
-enum class Direction { request, response };
+enum class Direction { request, response };  // WebSocket: request = from the client
 
 std::string_view name(Direction d);
+
+// What carries the message: an HTTP/1.1 request or response, or a WebSocket message after
+// an upgrade (its body is the message payload, decoded when permessage-deflate compressed
+// it; content_type is "text/plain; charset=utf-8" for text and "application/octet-stream"
+// for binary; method and target are the upgrade request's).
+enum class Carrier { http1, websocket };
 
 // What is known about a message when its head has been read. Views are valid only for
 // the duration of Inspector::begin().
 struct MessageInfo {
     Direction direction = Direction::response;
+    Carrier carrier = Carrier::http1;
     std::string_view host;                        // the intercepted server name
     std::string_view method;                      // of the request (for responses: the request answered)
     std::string_view target;                      // request target as sent
@@ -37,6 +44,11 @@ struct Verdict {
         undecided,  // keep feeding (body) / not used as a final verdict
         allow,      // pass; no more body needs to be seen
         block,      // refuse; `rule` names why
+        // The engine could not decide: it erred, timed out or cannot be reached. `rule` names
+        // the engine, `note` what failed. Never what the relay acts on directly: an
+        // EngineChain (inspect/engine_chain.hpp) turns it into block or allow by the engine's
+        // on_error policy, and the relay treats one that reaches it as a block (fail closed).
+        failed,
     };
     Kind kind = Kind::undecided;
     std::string rule;  // the rule that blocked (stable name for logs, metrics, the block page)
@@ -46,6 +58,9 @@ struct Verdict {
     static Verdict allow(std::string note = {}) { return {Kind::allow, {}, std::move(note)}; }
     static Verdict block(std::string rule, std::string note = {}) {
         return {Kind::block, std::move(rule), std::move(note)};
+    }
+    static Verdict failed(std::string engine, std::string why) {
+        return {Kind::failed, std::move(engine), std::move(why)};
     }
     bool blocked() const { return kind == Kind::block; }
     bool decided() const { return kind != Kind::undecided; }
@@ -58,11 +73,21 @@ public:
     // The next decoded body bytes (chunk framing removed), in order. Returns block as soon
     // as the engine knows, allow if it needs no more of this body, undecided otherwise.
     virtual Verdict body(std::span<const std::uint8_t> bytes) = 0;
-    // End of the message: the final verdict (allow or block), delivered by calling `done`
-    // exactly once — inline or later, from any thread (the relay re-posts it to its own).
+    // End of the message: the final verdict (allow, block or failed), delivered by calling
+    // `done` exactly once — inline or later, from any thread (the relay re-posts it to its
+    // own). finish() itself may be called from another thread than body() was (an engine
+    // chain calls the next engine's from the thread the previous engine answered on).
     using Completion = std::function<void(Verdict)>;
     virtual void finish(Completion done) = 0;
+    // The relay waited inspection.verdict_timeout_ms for `done` in vain: the verdict to use
+    // instead (a late `done` is then ignored). An engine chain answers for the engine it
+    // still waits on, by that engine's policy.
+    virtual Verdict timed_out() { return Verdict::failed("inspection", "no verdict in time"); }
 };
+
+// The rule a block carries when an engine failed and its policy is to block (fail closed):
+// the block page says the inspection engine is unavailable.
+inline constexpr std::string_view kEngineUnavailableRule = "engine_unavailable";
 
 class Inspector {
 public:

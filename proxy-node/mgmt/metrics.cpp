@@ -69,6 +69,12 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
          "# TYPE proxy_inspected_bytes_total counter\n"
       << "proxy_inspected_bytes_total{direction=\"request\"} " << in.request_bytes.load() << '\n'
       << "proxy_inspected_bytes_total{direction=\"response\"} " << in.response_bytes.load() << '\n';
+    counter("proxy_websocket_connections_total", "WebSocket connections inspected after their upgrade.",
+            in.websocket_upgrades.load());
+    o << "# HELP proxy_websocket_messages_total WebSocket messages (text and binary) inspected, by sender.\n"
+         "# TYPE proxy_websocket_messages_total counter\n"
+      << "proxy_websocket_messages_total{sender=\"client\"} " << in.websocket_client.load() << '\n'
+      << "proxy_websocket_messages_total{sender=\"server\"} " << in.websocket_server.load() << '\n';
     counter("proxy_inspection_over_limit_total", "Bodies longer than inspection.max_scan_bytes.", in.over_limit.load());
     counter("proxy_uninspected_connections_total",
             "Connections relayed uninspected, wholly or after an upgrade (inspection.non_http = \"tunnel\").",

@@ -42,6 +42,8 @@ std::string_view code(Reason r) {
         case Reason::not_http: return "not_http";
         case Reason::destination_not_allowed: return "destination_not_allowed";
         case Reason::client_connection_limit: return "client_connection_limit";
+        case Reason::malformed_websocket: return "malformed_websocket";
+        case Reason::websocket_too_big: return "websocket_too_big";
     }
     return "unknown";
 }
@@ -104,6 +106,10 @@ std::string_view describe(Reason r) {
         case Reason::client_connection_limit:
             return "Your address has as many connections open through the proxy as it may have at once; close some "
                    "and try again.";
+        case Reason::malformed_websocket:
+            return "The WebSocket traffic breaks the WebSocket protocol (RFC 6455), so it cannot be inspected.";
+        case Reason::websocket_too_big:
+            return "A WebSocket message is longer than the proxy inspects (inspection.websocket_max_message_bytes).";
     }
     return "Unknown error.";
 }

@@ -55,8 +55,11 @@ enum class Reason {
     destination_not_allowed,  // every address of the destination is in access.denied_destinations
     // Fairness between clients.
     client_connection_limit,  // the client's address holds limits.max_connections_per_client already
+    // WebSocket under inspection.
+    malformed_websocket,    // a frame breaks RFC 6455 (closed with 1002)
+    websocket_too_big,      // a message longer than inspection.websocket_max_message_bytes (closed with 1009)
 };
-inline constexpr Reason kLastReason = Reason::client_connection_limit;
+inline constexpr Reason kLastReason = Reason::websocket_too_big;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

@@ -30,7 +30,20 @@ add_executable(proxy_browser_tests proxy_browser_test.cpp)
 target_link_libraries(proxy_browser_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
                       Catch2::Catch2WithMain)
 add_dependencies(proxy_browser_tests proxy-node ca-service hsm-tool)
-add_test(NAME "proxy-browser:Chromium shows the explanation page for refused upstreams"
-         COMMAND unshare --net -- sh -c "ip link set lo up && exec \"$0\"" $<TARGET_FILE:proxy_browser_tests>)
-set_tests_properties("proxy-browser:Chromium shows the explanation page for refused upstreams" PROPERTIES
-                     LABELS "integration;browser" TIMEOUT 900)
+foreach(browser_case IN ITEMS "explanation page|Chromium shows the explanation page*"
+                              "websocket|Chromium's WebSockets*")
+  string(REPLACE "|" ";" parts "${browser_case}")
+  list(GET parts 0 label)
+  list(GET parts 1 filter)
+  add_test(NAME "proxy-browser:${label}"
+           COMMAND unshare --net -- sh -c "ip link set lo up && exec \"$0\" \"$1\"" $<TARGET_FILE:proxy_browser_tests>
+                   "${filter}")
+  set_tests_properties("proxy-browser:${label}" PROPERTIES LABELS "integration;browser" TIMEOUT 900)
+endforeach()
+
+# WebSocket under inspection (proxy-node/websocket/) between python3-websockets peers.
+add_executable(proxy_websocket_tests proxy_websocket_test.cpp)
+target_link_libraries(proxy_websocket_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
+                      Catch2::Catch2WithMain)
+add_dependencies(proxy_websocket_tests proxy-node ca-service hsm-tool)
+catch_discover_tests(proxy_websocket_tests TEST_PREFIX "proxy-websocket:" PROPERTIES LABELS integration)

@@ -7,10 +7,15 @@
 #include "support/process.hpp"
 #include "support/test_ca.hpp"
 
+#include "ossl/handles.hpp"
+
 #include <nlohmann/json.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +25,7 @@
 #include <cstring>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -233,6 +239,70 @@ public:
 
 private:
     int fd_;
+};
+
+// A client that speaks TLS through a CONNECT tunnel itself: every send() is one SSL_write
+// (one TLS record for up to 16 KiB), so a test controls how a body is cut.
+class TunnelClient {
+public:
+    TunnelClient(std::uint16_t proxy_port, std::uint16_t origin_port, const std::filesystem::path& root,
+                 const std::string& host) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        timeval tv{10, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(proxy_port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("connect to proxy");
+        const std::string target = host + ":" + std::to_string(origin_port);
+        const std::string req = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+        ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
+        std::string head;
+        char c;
+        while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd_, &c, 1, 0) == 1) head += c;
+        if (head.rfind("HTTP/1.1 200", 0) != 0) throw std::runtime_error("CONNECT refused: " + head);
+        ctx_.reset(SSL_CTX_new(TLS_client_method()));
+        SSL_CTX_load_verify_locations(ctx_.get(), root.c_str(), nullptr);
+        SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+        ssl_.reset(SSL_new(ctx_.get()));
+        SSL_set_fd(ssl_.get(), fd_);
+        SSL_set_tlsext_host_name(ssl_.get(), host.c_str());
+        SSL_set1_host(ssl_.get(), host.c_str());
+        if (SSL_connect(ssl_.get()) != 1) throw std::runtime_error("TLS through the proxy failed");
+    }
+    ~TunnelClient() { ::close(fd_); }
+
+    bool send(const std::string& bytes) {
+        std::size_t n = 0;
+        return SSL_write_ex(ssl_.get(), bytes.data(), bytes.size(), &n) == 1;
+    }
+    // Reads until `done(received)` or the connection ends (or 10 s pass).
+    std::string read(const std::function<bool(const std::string&)>& done = nullptr) {
+        char buf[16384];
+        for (;;) {
+            if (done && done(received_)) break;
+            std::size_t n = 0;
+            if (SSL_read_ex(ssl_.get(), buf, sizeof buf, &n) != 1) {
+                closed_ = true;
+                break;
+            }
+            received_.append(buf, n);
+        }
+        ERR_clear_error();
+        return received_;
+    }
+    bool closed() const { return closed_; }
+
+private:
+    int fd_ = -1;
+    ossl::SslCtx ctx_;
+    ossl::Ssl ssl_;
+    std::string received_;
+    bool closed_ = false;
 };
 
 struct CurlResult {

@@ -255,69 +255,6 @@ void check_logged_block(const ProxyNode& p, std::size_t before, const std::strin
     CHECK_THAT(rec.value("detail", ""), ContainsSubstring(detail_words));
 }
 
-// A client that speaks TLS through a CONNECT tunnel itself: every send() is one SSL_write
-// (one TLS record for up to 16 KiB), so a test controls how a body is cut.
-class TunnelClient {
-public:
-    TunnelClient(std::uint16_t proxy_port, std::uint16_t origin_port, const std::filesystem::path& root) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        int one = 1;
-        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        timeval tv{10, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(proxy_port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-            throw std::runtime_error("connect to proxy");
-        const std::string target = std::string(kHost) + ":" + std::to_string(origin_port);
-        const std::string req = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
-        ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
-        std::string head;
-        char c;
-        while (head.find("\r\n\r\n") == std::string::npos && ::recv(fd_, &c, 1, 0) == 1) head += c;
-        if (head.rfind("HTTP/1.1 200", 0) != 0) throw std::runtime_error("CONNECT refused: " + head);
-        ctx_.reset(SSL_CTX_new(TLS_client_method()));
-        SSL_CTX_load_verify_locations(ctx_.get(), root.c_str(), nullptr);
-        SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
-        ssl_.reset(SSL_new(ctx_.get()));
-        SSL_set_fd(ssl_.get(), fd_);
-        SSL_set_tlsext_host_name(ssl_.get(), kHost);
-        SSL_set1_host(ssl_.get(), kHost);
-        if (SSL_connect(ssl_.get()) != 1) throw std::runtime_error("TLS through the proxy failed");
-    }
-    ~TunnelClient() { ::close(fd_); }
-
-    bool send(const std::string& bytes) {
-        std::size_t n = 0;
-        return SSL_write_ex(ssl_.get(), bytes.data(), bytes.size(), &n) == 1;
-    }
-    // Reads until `done(received)` or the connection ends (or 10 s pass).
-    std::string read(const std::function<bool(const std::string&)>& done = nullptr) {
-        char buf[16384];
-        for (;;) {
-            if (done && done(received_)) break;
-            std::size_t n = 0;
-            if (SSL_read_ex(ssl_.get(), buf, sizeof buf, &n) != 1) {
-                closed_ = true;
-                break;
-            }
-            received_.append(buf, n);
-        }
-        ERR_clear_error();
-        return received_;
-    }
-    bool closed() const { return closed_; }
-
-private:
-    int fd_ = -1;
-    ossl::SslCtx ctx_;
-    ossl::Ssl ssl_;
-    std::string received_;
-    bool closed_ = false;
-};
-
 std::string get(const std::string& path, bool close = false) {
     return "GET " + path + " HTTP/1.1\r\nHost: " + kHost + "\r\n" + (close ? "Connection: close\r\n" : "") +
            "\r\n";
@@ -508,7 +445,7 @@ TEST_CASE("EICAR split across TLS records is still found, at every split region"
     const std::string eicar = proxy::inspect::eicar_test_string();
     for (std::size_t at : {1UL, 33UL, 67UL}) {
         CAPTURE(at);
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send("POST /upload/split HTTP/1.1\r\nHost: " + std::string(kHost) +
                "\r\nContent-Length: " + std::to_string(eicar.size()) + "\r\n\r\n");
         c.send(eicar.substr(0, at));
@@ -597,7 +534,7 @@ TEST_CASE("keep-alive and pipelined requests on one connection; a block mid-pipe
     auto& e = env();
     auto& p = main_proxy();
     {
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send(get("/hello/1"));
         c.read([](const std::string& s) { return s.find("hello 1\n") != std::string::npos; });
         c.send(get("/hello/2") + get("/hello/3") + "HEAD /file/eicar HTTP/1.1\r\nHost: x\r\n\r\n" +
@@ -610,7 +547,7 @@ TEST_CASE("keep-alive and pipelined requests on one connection; a block mid-pipe
         CHECK(c.closed());
     }
     {
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send(get("/hello/5") + get("/file/eicar?chunked") + get("/hello/6"));
         auto got = c.read();
         INFO(got);
@@ -621,7 +558,7 @@ TEST_CASE("keep-alive and pipelined requests on one connection; a block mid-pipe
     }
     {
         // An upload blocked behind a pipelined download: the download completes, then the page.
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         const std::string eicar = proxy::inspect::eicar_test_string();
         c.send(get("/file/clean1m") + "PUT /upload/pipelined HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                std::to_string(eicar.size()) + "\r\n\r\n" + eicar);
@@ -699,7 +636,7 @@ TEST_CASE("server-sent events pass as they arrive and are still scanned; stream_
     auto has = [](const char* what) { return [what](const std::string& s) { return s.find(what) != std::string::npos; }; };
     const auto at_start = p.records().size();
     {
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         const auto start = steady_clock::now();
         c.send(get("/events/clean"));
         auto got = c.read(has("data: first"));
@@ -713,7 +650,7 @@ TEST_CASE("server-sent events pass as they arrive and are still scanned; stream_
         // The test file in a later event: the stream is cut, the client never gets it.
         REQUIRE(record_after(p, at_start).is_object());  // the first stream's line is out
         const auto before = p.records().size();
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send(get("/events/eicar"));
         auto got = c.read();
         INFO(got);
@@ -725,7 +662,7 @@ TEST_CASE("server-sent events pass as they arrive and are still scanned; stream_
     {
         // Without the stream type the message is held: its first event waits for its end.
         auto held = e.proxy("nostream", "stream_types = []\n");
-        TunnelClient c(held->port(), e.origin.port(), e.root());
+        TunnelClient c(held->port(), e.origin.port(), e.root(), kHost);
         const auto start = steady_clock::now();
         c.send(get("/events/clean"));
         auto got = c.read(has("data: first"));
@@ -759,7 +696,7 @@ TEST_CASE("malformed HTTP and non-HTTP in the tunnel end the connection with a r
 
     before = p.records().size();
     {
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send("SSH-2.0-OpenSSH_9.2p1 Debian\r\n");
         auto got = c.read();
         CHECK(got.empty());
@@ -772,7 +709,7 @@ TEST_CASE("malformed HTTP and non-HTTP in the tunnel end the connection with a r
     // A request smuggling attempt (both Content-Length and chunked) is refused.
     before = p.records().size();
     {
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send(
             "POST /upload/smuggle HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: "
             "chunked\r\n\r\n0\r\n\r\n");
@@ -791,7 +728,7 @@ TEST_CASE("non_http = tunnel relays other protocols uninspected, logged", "[prox
     auto p = e.proxy("tunnel", "non_http = \"tunnel\"\n");
     const auto before = p->records().size();
     {
-        TunnelClient c(p->port(), e.origin.port(), e.root());
+        TunnelClient c(p->port(), e.origin.port(), e.root(), kHost);
         // Not HTTP; the scripted origin answers nothing to it and closes when we do.
         c.send(std::string("\x01\x02binary", 8));
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -880,15 +817,16 @@ TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a 101 upgrade (WebSocket) is ended as not_http, or relayed with non_http = tunnel",
+TEST_CASE("a 101 to anything but a WebSocket upgrade is ended as not_http, or relayed with non_http = tunnel",
           "[proxy][inspect]") {
     auto& e = env();
+    // The origin answers 101 "Upgrade: websocket" to a request that asked for something else.
     const std::string upgrade =
-        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: example-protocol\r\nConnection: Upgrade\r\n\r\n";
     {
         auto& p = main_proxy();
         const auto before = p.records().size();
-        TunnelClient c(p.port(), e.origin.port(), e.root());
+        TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
         c.send(upgrade);
         auto got = c.read();
         CHECK(got.find("101") == std::string::npos);
@@ -900,10 +838,27 @@ TEST_CASE("a 101 upgrade (WebSocket) is ended as not_http, or relayed with non_h
                    ContainsSubstring("protocol upgrade (101 Switching Protocols) after GET /ws"));
     }
     {
+        // A real WebSocket upgrade is inspected (proxy_websocket_test.cpp): the server's
+        // first frame passes, and the log says every byte was inspected.
+        auto& p = main_proxy();
+        const auto before = p.records().size();
+        {
+            TunnelClient c(p.port(), e.origin.port(), e.root(), kHost);
+            c.send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+            auto got = c.read([](const std::string& r) { return r.find("hello") != std::string::npos; });
+            CHECK(got.rfind("HTTP/1.1 101 Switching Protocols", 0) == 0);
+            CHECK_THAT(got, ContainsSubstring("\x81\x05hello"));
+        }
+        auto rec = record_after(p, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec["decision"] == "intercepted");
+        CHECK(rec.value("inspection", "") == "on");
+    }
+    {
         auto p = e.proxy("ws-tunnel", "non_http = \"tunnel\"\n");
         const auto before = p->records().size();
         {
-            TunnelClient c(p->port(), e.origin.port(), e.root());
+            TunnelClient c(p->port(), e.origin.port(), e.root(), kHost);
             c.send(upgrade);
             auto got = c.read();
             CHECK(got.rfind("HTTP/1.1 101 Switching Protocols", 0) == 0);
