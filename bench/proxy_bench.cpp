@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -366,6 +367,19 @@ RateResult metered(CpuCost& cost, int node_pid, int ca_pid, const std::function<
 
 int main(int argc, char** argv) try {
     const Options o = parse(argc, argv);
+    if (o.idle > 0) {
+        // 10,000 idle connections take 2 descriptors each in the node (and 2 here: client and
+        // origin side). Root may raise the hard limit; the nodes started below inherit it.
+        const rlim_t want = static_cast<rlim_t>(o.idle) * 2 + 4096;
+        rlimit nofile{};
+        getrlimit(RLIMIT_NOFILE, &nofile);
+        if (nofile.rlim_max < want) {
+            rlimit raised{want, want};
+            if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
+                std::fprintf(stderr, "proxy-bench: cannot raise the open-file limit to %llu (%s); --idle %d may fail\n",
+                             static_cast<unsigned long long>(want), std::strerror(errno), o.idle);
+        }
+    }
     ::signal(SIGPIPE, SIG_IGN);
     auto ca = bench::BenchCa::open_or_create(o.ca_dir);
     const auto work = ca.dir / "proxy-bench";
@@ -544,6 +558,16 @@ int main(int argc, char** argv) try {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
         const long rss_held = rss_kib(proxy->pid());
         const RateResult rate_held = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
+        // What the node refused meanwhile, by reason (an operator's first question when the
+        // held phase shows failures).
+        const auto metrics = testing_support::run(
+            {"curl", "-s", "--max-time", "5", "http://127.0.0.1:" + std::to_string(mgmt_port) + "/metrics"});
+        std::string refusals;
+        std::istringstream lines(metrics.output);
+        for (std::string line; std::getline(lines, line);)
+            if (line.rfind("proxy_refusals_total{", 0) == 0 && line.substr(line.rfind(' ') + 1) != "0")
+                refusals += " " + line.substr(std::string("proxy_refusals_total").size());
+        if (!refusals.empty()) std::printf("idle    node refusals:%s\n", refusals.c_str());
         const double per_connection_kib =
             held.empty() ? 0.0 : static_cast<double>(rss_held - rss_before) / static_cast<double>(held.size());
         std::printf("idle    %zu intercepted connections held (%lld failed): node RSS %ld -> %ld MiB, %.1f KiB per "

@@ -19,7 +19,10 @@ namespace proxy::tls {
 TlsStream::TlsStream(asio::ip::tcp::socket& socket, ossl::Ssl ssl) : socket_(socket), ssl_(std::move(ssl)) {
     socket_.native_non_blocking(true);
     if (SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1) throw ossl::Error("binding TLS to the socket");
-    SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // RELEASE_BUFFERS: an idle stream gives its record buffers back; they are taken again
+    // with the next record (proxy-bench --idle: 72.6 -> 58.8 KiB per idle intercepted
+    // connection, rates unchanged within noise).
+    SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 }
 
 asio::awaitable<TlsStream::Step> TlsStream::wait_for(int ssl_result) {
