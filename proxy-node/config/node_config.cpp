@@ -237,6 +237,9 @@ void load_inspection(const Reader& r, NodeConfig& c) {
     in.websocket_max_message_bytes = static_cast<std::uint64_t>(
         r.integer("inspection.websocket_max_message_bytes", static_cast<std::int64_t>(in.websocket_max_message_bytes),
                   1024, std::int64_t{1} << 32));
+    const std::string plain = r.string("inspection.plain_tunnels", "inspect");
+    if (plain != "inspect" && plain != "refuse") r.fail("inspection.plain_tunnels", "must be \"inspect\" or \"refuse\"");
+    in.inspect_plain_tunnels = plain == "inspect";
     in.verdict_timeout_ms =
         static_cast<std::uint32_t>(r.integer("inspection.verdict_timeout_ms", in.verdict_timeout_ms, 100, 600000));
     in.head_bytes = static_cast<std::size_t>(
@@ -273,7 +276,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     r.only_keys("log", {"connections"});
     r.only_keys("inspection", {"enabled", "eicar", "patterns", "sha256", "max_scan_bytes", "over_limit", "hold_bytes",
                                "stream_types", "non_http", "head_bytes", "websocket_max_message_bytes",
-                               "verdict_timeout_ms"});
+                               "verdict_timeout_ms", "plain_tunnels"});
     r.only_keys("threads", {"workers"});
     r.only_keys("access", {"allowed_clients", "denied_destinations"});
     r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",

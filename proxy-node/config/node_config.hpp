@@ -92,6 +92,10 @@ struct InspectionSection {
     // How long the relay waits for an engine's final verdict; then the engine's on_error
     // policy decides (an engine alone: block, fail closed).
     std::uint32_t verdict_timeout_ms = 30000;
+    // plain_tunnels = "inspect" | "refuse": an HTTP/1.1 request (not TLS) in a CONNECT tunnel
+    // to a port other than 443 (a browser's ws://) is inspected as plain HTTP, or refused
+    // (not_tls) like other non-TLS bytes.
+    bool inspect_plain_tunnels = true;
     std::size_t head_bytes = 64 * 1024;           // a decrypted request/response head
 };
 

@@ -189,6 +189,10 @@ private:
         watchdog_->phase(limits_.client_hello_timeout);
         tls::ClientHello hello;
         if (!co_await read_client_hello(hello, target->port)) {
+            if (plain_http_tunnel_) {
+                co_await plain_tunnel(target->host, target->port, connect_host);
+                co_return;
+            }
             if (non_tls_tunnel_) {
                 // Named, not a temporary in the co_await expression: GCC 12 destroys those twice.
                 const bypass::BypassDecision why{Reason::bypass_rule, std::string(bypass::kRuleLogReason),
@@ -465,6 +469,30 @@ private:
         co_await inspect_relay(client, upstream, host, decision::kProxied);
     }
 
+    // Plain HTTP/1.1 in a CONNECT tunnel, with inspection on: relayed through the inspecting
+    // relay both ways in plaintext (WebSocket upgrades included), logged mode "connect",
+    // decision "proxied". Destination access control applies as to every upstream.
+    awaitable<void> plain_tunnel(const std::string& host, std::uint16_t port, const std::string& name) {
+        if (auto failure = co_await connect_upstream(host, port)) {
+            // The client has sent its request: the answer is a page in kind.
+            co_await refuse_plain(failure->reason, name, failure->detail);
+            co_return;
+        }
+        watchdog_->idle(limits_.idle_timeout);
+        tls::PlainStream client(client_);
+        tls::PlainStream upstream(upstream_);
+        co_await inspect_relay(client, upstream, name, decision::kProxied);
+    }
+
+    // The start of an HTTP/1.x request line: a method of upper-case letters, then a space
+    // (or only letters so far).
+    static bool looks_like_request_line(std::span<const std::uint8_t> bytes) {
+        std::size_t i = 0;
+        while (i < bytes.size() && i < 20 && bytes[i] >= 'A' && bytes[i] <= 'Z') ++i;
+        if (i == 0) return false;
+        return i == bytes.size() || (i < 20 && bytes[i] == ' ');
+    }
+
     awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {
         // Not zero-filled (it is peeked into before any byte is looked at).
         auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(kMaxClientHelloBytes + 1);
@@ -485,6 +513,15 @@ private:
                     if (ctx_.config.bypass.non_tls == bypass::Rule::tunnel &&
                         std::find(ports.begin(), ports.end(), port) != ports.end()) {
                         non_tls_tunnel_ = true;
+                        co_return false;
+                    }
+                    // Plain HTTP in the tunnel (a browser's ws:// through a proxy, or any
+                    // http:// a client sends by CONNECT): inspected like http:// proxying.
+                    // Not to 443, where it is a client speaking plaintext to a TLS port: the
+                    // not_tls page below tells it so.
+                    if (ctx_.inspector != nullptr && ctx_.config.inspection.inspect_plain_tunnels && port != 443 &&
+                        looks_like_request_line({buf.data(), have})) {
+                        plain_http_tunnel_ = true;
                         co_return false;
                     }
                     // Probably plain HTTP in the tunnel: answer in kind, it is what that client reads.
@@ -755,6 +792,7 @@ private:
     bool finished_ = false;
     std::size_t hello_bytes_ = 0;   // bytes of the peeked ClientHello
     bool non_tls_tunnel_ = false;  // bypass.non_tls allows this non-TLS tunnel
+    bool plain_http_tunnel_ = false;  // plain HTTP in a CONNECT tunnel, inspected
 };
 
 }  // namespace

@@ -96,38 +96,48 @@ TEST_CASE("Chromium shows the explanation page for an expired, a self-signed and
     }
 }
 
-TEST_CASE("Chromium's WebSockets through the node: a clean message echoed, EICAR closed with 1008, 5 of 5",
+TEST_CASE("Chromium's WebSockets through the node (wss:// and ws://): a clean message echoed, EICAR closed with 1008, "
+          "5 of 5",
           "[proxy][browser][websocket]") {
     const TestCa& ca = TestCa::shared();
     OriginPki pki;
     const auto dir = work_dir("ws");
     pki.write_root(dir / "origin-root.pem");
-    WebSocketServer server(pki.issue(valid_for({"ws.test.example"})), dir / "server");
+    const OriginCert cert = pki.issue(valid_for({"ws.test.example"}));
+    WebSocketServer tls_server(&cert, dir / "server");
+    WebSocketServer plain_server(nullptr, dir / "plain-server");
     CaService service(ca, work_dir("ws-ca"));
     ProxyOptions o;
     o.hosts["ws.test.example"] = "127.0.0.1";
     ProxyNode proxy(ca, service.port(), work_dir("ws-node"), dir / "origin-root.pem", o);
     Browser browser(ca.dir / "pki/root-ca.pem");
-    const std::string url = "https://ws.test.example:" + std::to_string(server.port()) + "/page";
     // The clean message comes back (22 characters) and closes normally; the EICAR one is
     // never echoed: the node closes with 1008 (policy violation), which the page sees.
     const std::string want = "results clean:echo:22 clean:close:1000 eicar:close:1008";
-    int ok = 0;
-    std::string last;
-    for (int i = 0; i < 5; ++i) {
-        auto r = browser.dump_dom(proxy, url);
-        if (r.output.find(want) != std::string::npos) ++ok;
-        else last = r.output;
+    struct Case {
+        std::string url;
+        const WebSocketServer* server;
+    };
+    for (const Case& c : {Case{"https://ws.test.example:" + std::to_string(tls_server.port()) + "/page", &tls_server},
+                          Case{"http://ws.test.example:" + std::to_string(plain_server.port()) + "/page", &plain_server}}) {
+        INFO(c.url);
+        int ok = 0;
+        std::string last;
+        for (int i = 0; i < 5; ++i) {
+            auto r = browser.dump_dom(proxy, c.url);
+            if (r.output.find(want) != std::string::npos) ++ok;
+            else last = r.output;
+        }
+        INFO("a run without the outcome printed:\n" << last << proxy.log() << c.server->log());
+        CHECK(ok == 5);
+        CHECK(c.server->received().find("text 22 ") != std::string::npos);
+        CHECK(c.server->received().find("text 68 ") == std::string::npos);
     }
-    INFO("a run without the outcome printed:\n" << last << proxy.log() << server.log());
-    CHECK(ok == 5);
-    CHECK(server.received().find("text 22 ") != std::string::npos);
-    CHECK(server.received().find("text 68 ") == std::string::npos);
     proxy.settle();
     int blocked = 0;
     for (const auto& rec : proxy.records())
         if (rec.value("host", "") == "ws.test.example" && rec.value("rule", "") == "eicar" &&
             rec.value("detail", "").find("websocket text message from the client") != std::string::npos)
             ++blocked;
-    CHECK(blocked == 5);
+    CHECK(blocked == 10);
 }

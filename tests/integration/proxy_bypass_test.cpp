@@ -361,9 +361,15 @@ TEST_CASE("non-TLS bytes in a tunnel are refused or tunnelled by the configured 
     const auto plain_port = plain->mgmt_port();
     const std::string url = "http://127.0.0.1:" + std::to_string(plain_port) + "/healthz";
     const std::string ports = "non_tls_ports = [" + std::to_string(plain_port) + "]\n";
-    auto refusing = f.proxy("nontls-refuse", "[bypass]\nnon_tls = \"refuse\"\n" + ports);
+    // Plain HTTP in a tunnel is inspected by default (inspection.plain_tunnels); refused here.
+    auto refusing_plain = [&](const std::string& sections) {
+        auto o = options(sections);
+        o.inspection = "plain_tunnels = \"refuse\"\n";
+        return o;
+    };
+    auto refusing = f.proxy("nontls-refuse", refusing_plain("[bypass]\nnon_tls = \"refuse\"\n" + ports));
     auto tunnelling = f.proxy("nontls-tunnel", "[bypass]\nnon_tls = \"tunnel\"\n" + ports);
-    auto other_port = f.proxy("nontls-other", "[bypass]\nnon_tls = \"tunnel\"\nnon_tls_ports = [443]\n");
+    auto other_port = f.proxy("nontls-other", refusing_plain("[bypass]\nnon_tls = \"tunnel\"\nnon_tls_ports = [443]\n"));
 
     // curl -p: CONNECT, then plain HTTP inside the tunnel.
     auto refused = run({"curl", "-sS", "-p", "-x", refusing->proxy_url(), url});

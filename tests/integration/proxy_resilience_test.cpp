@@ -153,7 +153,8 @@ TEST_CASE("malformed requests, garbage and stalled handshakes end cleanly withou
         CHECK(reply.rfind("HTTP/1.1 200", 0) == 0);
         CHECK(closed);
         RawClient plain(proxy.port());
-        plain.send("CONNECT good.test.example:" + port + " HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        // Plaintext HTTP to port 443 (elsewhere it is inspected as plain HTTP: inspection.plain_tunnels).
+        plain.send("CONNECT good.test.example:443 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
         auto r2 = plain.read_all(std::chrono::seconds(5), closed);
         CHECK_THAT(r2, ContainsSubstring("not_tls"));
         CHECK(closed);

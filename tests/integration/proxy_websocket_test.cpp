@@ -52,8 +52,10 @@ struct Env {
     OriginPki pki;
     std::filesystem::path dir = make_temp_dir("splitca-ws-env");
     CaService service{ca, make_temp_dir("splitca-ws-ca")};
-    WebSocketServer server{pki.issue(valid_for({kHost})), dir / "server"};
+    OriginCert cert = pki.issue(valid_for({kHost}));
+    WebSocketServer server{&cert, dir / "server"};
     std::uint16_t server_port = server.port();
+    WebSocketServer plain_server{nullptr, dir / "plain-server"};  // ws:// and http://
 
     Env() { pki.write_root(dir / "origin-root.pem"); }
     std::filesystem::path root() const { return ca.dir / "pki/root-ca.pem"; }
@@ -78,11 +80,19 @@ ProxyNode& main_proxy() {
 }
 
 // Runs the client; its JSON result.
+// `plain`: ws:// to the plaintext server (CONNECT, then no TLS).
 Json ws_client(const ProxyNode& p, const std::string& path, const std::string& compression,
-               const std::vector<std::string>& messages = {}) {
+               const std::vector<std::string>& messages = {}, bool plain = false) {
     auto& e = env();
-    std::vector<std::string> argv = {kPython, websocket_peer_script().string(), "client", std::to_string(p.port()), kHost,
-                                     std::to_string(e.server_port), e.root().string(), path, compression};
+    std::vector<std::string> argv = {kPython,
+                                     websocket_peer_script().string(),
+                                     "client",
+                                     std::to_string(p.port()),
+                                     kHost,
+                                     std::to_string(plain ? e.plain_server.port() : e.server_port),
+                                     plain ? std::string("-") : e.root().string(),
+                                     path,
+                                     compression};
     argv.insert(argv.end(), messages.begin(), messages.end());
     auto r = run(argv, {}, std::chrono::seconds(60));
     INFO(r.output);
@@ -251,4 +261,58 @@ TEST_CASE("non_http = tunnel keeps WebSockets inspected", "[proxy][websocket]") 
     auto rec = p->record_after(kHost, before);
     REQUIRE(rec.is_object());
     CHECK(rec.value("inspection", "") == "on");
+}
+
+TEST_CASE("Plain HTTP in a CONNECT tunnel (ws://, http:// by CONNECT) is inspected, not refused as not TLS",
+          "[proxy][websocket][plain]") {
+    auto& e = env();
+    auto& p = main_proxy();
+    const std::string compression = GENERATE(std::string("deflate"), std::string("none"));
+    INFO("compression: " << compression);
+    {
+        const auto before = p.record_count(kHost);
+        auto j = ws_client(p, "/echo", compression, {"text:" + payload_file("over ws://")}, true);
+        INFO(j.dump() << p.log());
+        REQUIRE(j["received"].size() == 1);
+        CHECK(j["received"][0]["sha256"] == sha256_hex("over ws://"));
+        auto rec = p.record_after(kHost, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec["mode"] == "connect");
+        CHECK(rec["decision"] == "proxied");
+        CHECK(rec.value("inspection", "") == "on");
+    }
+    {
+        const auto before = p.record_count(kHost);
+        auto j = ws_client(p, "/echo", compression, {"text:" + payload_file(proxy::inspect::eicar_test_string())}, true);
+        INFO(j.dump() << p.log());
+        CHECK(j["received"].empty());
+        CHECK(j.value("close_code", 0) == 1008);
+        auto rec = p.record_after(kHost, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec["decision"] == "blocked");
+        CHECK(rec.value("rule", "") == "eicar");
+    }
+    // curl sends http:// by CONNECT with --proxytunnel: the page comes back through the relay.
+    const auto before = p.record_count(kHost);
+    auto r = run({"curl", "-sS", "--max-time", "20", "-p", "-x", p.proxy_url(), "-o", "/dev/null", "-w", "%{http_code}",
+                  "http://" + std::string(kHost) + ":" + std::to_string(e.plain_server.port()) + "/page"});
+    INFO(r.output << p.log());
+    CHECK(r.output == "200");
+    auto rec = p.record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK(rec["mode"] == "connect");
+    CHECK(rec.value("inspection", "") == "on");
+}
+
+TEST_CASE("Without inspection, plain HTTP in a CONNECT tunnel is still refused as not TLS", "[proxy][plain]") {
+    auto& e = env();
+    auto p = e.proxy("no-inspection", "enabled = false\n");
+    const auto before = p->record_count(kHost);
+    auto r = run({"curl", "-sS", "--max-time", "20", "-p", "-x", p->proxy_url(), "-o", "/dev/null", "-w", "%{http_code}",
+                  "http://" + std::string(kHost) + ":" + std::to_string(e.plain_server.port()) + "/page"});
+    INFO(r.output << p->log());
+    CHECK(r.output.find("403") != std::string::npos);
+    auto rec = p->record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK(rec["reason"] == "not_tls");
 }

@@ -22,13 +22,18 @@ inline std::filesystem::path websocket_peer_script() {
 
 class WebSocketServer {
 public:
-    WebSocketServer(const OriginCert& cert, std::filesystem::path dir) : dir_(std::move(dir)) {
+    // TLS with `cert`; plaintext (ws://, http://) when it is null.
+    WebSocketServer(const OriginCert* cert, std::filesystem::path dir) : dir_(std::move(dir)) {
         std::filesystem::create_directories(dir_);
-        write_cert_and_key(cert, dir_ / "origin.pem", dir_ / "origin.key");
+        std::string cert_file = "-", key_file = "-";
+        if (cert != nullptr) {
+            write_cert_and_key(*cert, dir_ / "origin.pem", dir_ / "origin.key");
+            cert_file = (dir_ / "origin.pem").string();
+            key_file = (dir_ / "origin.key").string();
+        }
         child_ = std::make_unique<Child>(
-            std::vector<std::string>{kPython, websocket_peer_script().string(), "server", (dir_ / "origin.pem").string(),
-                                     (dir_ / "origin.key").string(), (dir_ / "port").string(),
-                                     (dir_ / "received.log").string()},
+            std::vector<std::string>{kPython, websocket_peer_script().string(), "server", cert_file, key_file,
+                                     (dir_ / "port").string(), (dir_ / "received.log").string()},
             dir_ / "server.log");
         for (int i = 0; i < 300 && !std::filesystem::exists(dir_ / "port") && child_->running(); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(50));

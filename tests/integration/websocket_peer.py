@@ -2,7 +2,8 @@
 """Real WebSocket peers (python3-websockets) for the proxy-node's WebSocket tests.
 
 server CERT KEY PORTFILE LOG
-    A TLS WebSocket server on 127.0.0.1, port 0; writes its port to PORTFILE once it listens.
+    A TLS WebSocket server on 127.0.0.1, port 0 (plain ws:// when CERT is "-"); writes its
+    port to PORTFILE once it listens.
     Every message it receives is logged to LOG as "<text|binary> <length> <sha256>".
     Paths: /echo echoes each message; /push/<hex> first sends that payload as one text
     message, /push-fragments/<hex>,<hex>... as one text message in those fragments, then
@@ -14,7 +15,8 @@ server CERT KEY PORTFILE LOG
 
 client PROXY_PORT HOST PORT CAFILE PATH COMPRESSION MESSAGE...
     CONNECT through the proxy on 127.0.0.1, TLS trusting only CAFILE, the WebSocket
-    handshake for wss://HOST:PORT/PATH (COMPRESSION: deflate or none), then for each MESSAGE
+    handshake for wss://HOST:PORT/PATH (ws:// in plaintext when CAFILE is "-"; COMPRESSION:
+    deflate or none), then for each MESSAGE
     (text:FILE, binary:FILE or fragments:FILE,FILE,... for a fragmented text message: the
     payloads are read from those files)
     sends it and waits for one message back.  With no MESSAGE it waits for one message.
@@ -45,7 +47,7 @@ PAGE = """<!DOCTYPE html>
 const results = [];
 function run(message, label) {
   return new Promise(resolve => {
-    const ws = new WebSocket("wss://" + location.host + "/echo");
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/echo");
     ws.onopen = () => ws.send(message);
     ws.onmessage = e => { results.push(label + ":echo:" + e.data.length); ws.close(1000); };
     ws.onerror = () => results.push(label + ":error");
@@ -66,8 +68,10 @@ function run(message, label) {
 
 
 async def serve(cert, key, portfile, log):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
+    ctx = None
+    if cert != "-":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
     done = asyncio.Event()
 
     async def plain_http(path, headers):
@@ -142,10 +146,11 @@ async def client(proxy_port, host, port, cafile, path, compression, specs):
         print(json.dumps(result))
         return
     sock.setblocking(False)
-    ctx = ssl.create_default_context(cafile=cafile)
+    tls = cafile != "-"
+    options = {"ssl": ssl.create_default_context(cafile=cafile), "server_hostname": host} if tls else {}
     try:
         async with websockets.connect(
-            "wss://%s%s" % (target, path), sock=sock, ssl=ctx, server_hostname=host,
+            "%s://%s%s" % ("wss" if tls else "ws", target, path), sock=sock, **options,
             compression="deflate" if compression == "deflate" else None, max_size=None,
             open_timeout=10, close_timeout=5) as ws:
             result["extensions"] = ws.response_headers.get("Sec-WebSocket-Extensions", "")
