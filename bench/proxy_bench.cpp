@@ -551,30 +551,36 @@ int main(int argc, char** argv) try {
         getrlimit(RLIMIT_NOFILE, &nofile);
         nofile.rlim_cur = nofile.rlim_max;
         setrlimit(RLIMIT_NOFILE, &nofile);
-        const RateResult rate_before = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
-        const long rss_before = rss_kib(proxy->pid());
-        long long failed = 0;
-        const auto held = hold_idle(via, origin.port(), "cached.bench.example", o.idle, o.clients, failed);
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        const long rss_held = rss_kib(proxy->pid());
-        const RateResult rate_held = run_rate(via, origin.port(), o.clients, one_name, 0, o.phase);
-        // What the node refused meanwhile, by reason (an operator's first question when the
-        // held phase shows failures).
-        const auto metrics = testing_support::run(
-            {"curl", "-s", "--max-time", "5", "http://127.0.0.1:" + std::to_string(mgmt_port) + "/metrics"});
-        std::string refusals;
-        std::istringstream lines(metrics.output);
-        for (std::string line; std::getline(lines, line);)
-            if (line.rfind("proxy_refusals_total{", 0) == 0 && line.substr(line.rfind(' ') + 1) != "0")
-                refusals += " " + line.substr(std::string("proxy_refusals_total").size());
-        if (!refusals.empty()) std::printf("idle    node refusals:%s\n", refusals.c_str());
-        const double per_connection_kib =
-            held.empty() ? 0.0 : static_cast<double>(rss_held - rss_before) / static_cast<double>(held.size());
-        std::printf("idle    %zu intercepted connections held (%lld failed): node RSS %ld -> %ld MiB, %.1f KiB per "
-                    "connection; cached rate meanwhile %.0f conn/s, before %.0f (ratio %.2f, failures %lld)\n",
-                    held.size(), failed, rss_before / 1024, rss_held / 1024, per_connection_kib, rate_held.per_second,
-                    rate_before.per_second, rate_before.per_second > 0 ? rate_held.per_second / rate_before.per_second : 0,
-                    rate_held.failures);
+        // Each node in turn (inspection off, then on: the default), the other one idle.
+        auto idle_phase = [&](const Path& path, testing_support::Child& node, std::uint16_t mgmt) {
+            const RateResult rate_before = run_rate(path, origin.port(), o.clients, one_name, 0, o.phase);
+            const long rss_before = rss_kib(node.pid());
+            long long failed = 0;
+            const auto held = hold_idle(path, origin.port(), "cached.bench.example", o.idle, o.clients, failed);
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            const long rss_held = rss_kib(node.pid());
+            const RateResult rate_held = run_rate(path, origin.port(), o.clients, one_name, 0, o.phase);
+            // What the node refused meanwhile, by reason (an operator's first question when the
+            // held phase shows failures).
+            const auto metrics = testing_support::run(
+                {"curl", "-s", "--max-time", "5", "http://127.0.0.1:" + std::to_string(mgmt) + "/metrics"});
+            std::string refusals;
+            std::istringstream lines(metrics.output);
+            for (std::string line; std::getline(lines, line);)
+                if (line.rfind("proxy_refusals_total{", 0) == 0 && line.substr(line.rfind(' ') + 1) != "0")
+                    refusals += " " + line.substr(std::string("proxy_refusals_total").size());
+            if (!refusals.empty()) std::printf("idle    %s node refusals:%s\n", path.name, refusals.c_str());
+            const double per_connection_kib =
+                held.empty() ? 0.0 : static_cast<double>(rss_held - rss_before) / static_cast<double>(held.size());
+            std::printf("idle    %s: %zu intercepted connections held (%lld failed): node RSS %ld -> %ld MiB, %.1f KiB "
+                        "per connection; cached rate meanwhile %.0f conn/s, before %.0f (ratio %.2f, failures %lld)\n",
+                        path.name, held.size(), failed, rss_before / 1024, rss_held / 1024, per_connection_kib,
+                        rate_held.per_second, rate_before.per_second,
+                        rate_before.per_second > 0 ? rate_held.per_second / rate_before.per_second : 0,
+                        rate_held.failures);
+        };
+        idle_phase(via, *proxy, mgmt_port);
+        idle_phase(inspected, *inspecting, inspect_mgmt_port);
     }
     std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f\n",
                 bench::median(cached_proxy.ratios), bench::median(forging_proxy.ratios), bulk_proxy / bulk_direct,

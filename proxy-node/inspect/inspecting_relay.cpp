@@ -175,20 +175,38 @@ private:
         tls::ByteStream* const to_ptr = req ? &upstream_ : &client_;
         tls::ByteStream& to = *to_ptr;
         MessageParser parser(req ? MessageParser::Kind::request : MessageParser::Kind::response, limits_);
-        std::vector<std::uint8_t> buf(p_.buffer_bytes);
+        // The read buffer is held only while data flows: when the sender has nothing more
+        // it goes back before the wait, so an idle connection holds none. Made at once, as
+        // OpenSSL may hold bytes already (read with the handshake).
+        const std::size_t size = p_.buffer_bytes;
+        auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
         Message msg;
         // Locals with destructors live here, not inside the loops: GCC 12 mis-destroys such
         // loop-scoped objects across co_await.
         MessageParser::Step step;
         std::string why;
         for (;;) {
-            tls::IoStatus st;
-            std::size_t n = co_await from.read_some(buf, st);
-            if (ended_) co_return;
+            std::size_t n = storage ? from.read_buffered({storage.get(), size}) : 0;
             if (n == 0) {
-                co_await at_eof(dir, parser, msg, st);
-                co_return;
+                if (!storage || from.waiting_for_peer()) {
+                    storage.reset();
+                    const bool readable = co_await from.wait_readable();
+                    if (ended_) co_return;
+                    if (!readable) {
+                        co_await at_eof(dir, parser, msg, tls::IoStatus::error);
+                        co_return;
+                    }
+                    storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+                }
+                tls::IoStatus st;
+                n = co_await from.read_some({storage.get(), size}, st);
+                if (ended_) co_return;
+                if (n == 0) {
+                    co_await at_eof(dir, parser, msg, st);
+                    co_return;
+                }
             }
+            const std::span<std::uint8_t> buf(storage.get(), size);
             while (n + tls::kMaxRecordPlaintext <= buf.size()) {
                 std::size_t more = from.read_buffered({buf.data() + n, buf.size() - n});
                 if (more == 0) break;
@@ -737,6 +755,13 @@ private:
                     continue;
                 }
                 if (parser.message_start()) ws_begin_message(dir, s);
+                if (!parser.message_compressed() && s.size + parser.header().length > limit) {
+                    // Refused by its header: nothing of a message that cannot pass is waited for.
+                    why = ws_describe(dir, parser) + ": longer than inspection.websocket_max_message_bytes (" +
+                          std::to_string(limit) + ")";
+                    co_await ws_end(Reason::websocket_too_big, websocket::kCloseMessageTooBig, why, no_rule);
+                    co_return false;
+                }
                 ws_data(s, raw);
                 continue;
             }

@@ -587,30 +587,44 @@ private:
     }
 
     awaitable<void> relay(tls::TlsStream& client, tls::TlsStream& upstream) {
-        // Not zero-filled: a byte is only used after a read has written it (zeroing 2 x 64 KiB
-        // per connection was 2% of the proxy's instructions on the cached path).
-        const std::size_t n = limits_.relay_buffer_bytes;
-        auto up_storage = std::make_unique_for_overwrite<std::uint8_t[]>(n);
-        auto down_storage = std::make_unique_for_overwrite<std::uint8_t[]>(n);
-        const std::span<std::uint8_t> up_buf(up_storage.get(), n), down_buf(down_storage.get(), n);
-        co_await (pump(client, upstream, up_buf, rec_.bytes_client_to_upstream) &&
-                  pump(upstream, client, down_buf, rec_.bytes_upstream_to_client));
+        co_await (pump(client, upstream, rec_.bytes_client_to_upstream) &&
+                  pump(upstream, client, rec_.bytes_upstream_to_client));
     }
 
-    awaitable<void> pump(tls::TlsStream& from, tls::TlsStream& to, std::span<std::uint8_t> buf, std::uint64_t& count) {
+    // One direction. Its buffer (relay_buffer_bytes) is held only while data flows: when the
+    // sender has nothing more, it goes back before the wait, so an idle connection holds
+    // none (not zero-filled either: a byte is only used after a read has written it).
+    awaitable<void> pump(tls::TlsStream& from, tls::TlsStream& to, std::uint64_t& count) {
+        const std::size_t size = limits_.relay_buffer_bytes;
+        // Made at once: what OpenSSL may hold already (read with the handshake) is read first.
+        auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
         for (;;) {
-            tls::IoStatus st;
-            std::size_t n = co_await from.read_some(buf, st);
+            std::size_t n = 0;
+            if (storage) n = from.read_buffered({storage.get(), size});
             if (n == 0) {
-                if (st == tls::IoStatus::eof) {
-                    co_await to.end_sending();  // a clean close_notify is passed on as one
-                } else {
-                    // A truncated or broken stream is not dressed up as a clean close.
-                    abort_socket(client_);
-                    abort_socket(upstream_);
+                if (!storage || from.waiting_for_peer()) {
+                    storage.reset();
+                    if (!co_await from.wait_readable()) {
+                        abort_socket(client_);
+                        abort_socket(upstream_);
+                        co_return;
+                    }
+                    storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
                 }
-                co_return;
+                tls::IoStatus st;
+                n = co_await from.read_some({storage.get(), size}, st);
+                if (n == 0) {
+                    if (st == tls::IoStatus::eof) {
+                        co_await to.end_sending();  // a clean close_notify is passed on as one
+                    } else {
+                        // A truncated or broken stream is not dressed up as a clean close.
+                        abort_socket(client_);
+                        abort_socket(upstream_);
+                    }
+                    co_return;
+                }
             }
+            const std::span<std::uint8_t> buf(storage.get(), size);
             // Drain records already decrypted or buffered (no syscall) to write in larger runs.
             while (n + tls::kMaxRecordPlaintext <= buf.size()) {
                 std::size_t more = from.read_buffered({buf.data() + n, buf.size() - n});

@@ -30,6 +30,13 @@ public:
     // Reads what can be had without waiting; 0 when nothing is ready or on any condition
     // the next read_some() will report.
     virtual std::size_t read_buffered(std::span<std::uint8_t> buf) = 0;
+    // After read_buffered() returned 0: true when the stream merely waits for the peer
+    // (nothing buffered, no end or error pending), so a relay may give its buffer back and
+    // wait_readable() before reading again; false when read_some() has to say what happened.
+    virtual bool waiting_for_peer() const { return false; }
+    // Waits until the socket is readable; false when the wait was cancelled or failed (the
+    // connection is being ended).
+    asio::awaitable<bool> wait_readable();
 
     // Passes a clean end on: close_notify, then the socket's sending side shut down (the
     // other direction may still run).

@@ -84,7 +84,9 @@ asio::awaitable<std::size_t> TlsStream::read_some(std::span<std::uint8_t> buf, I
 std::size_t TlsStream::read_buffered(std::span<std::uint8_t> buf) {
     ERR_clear_error();
     std::size_t n = 0;
-    if (SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n) == 1) return n;
+    const int r = SSL_read_ex(ssl_.get(), buf.data(), buf.size(), &n);
+    waiting_for_peer_ = r != 1 && SSL_get_error(ssl_.get(), r) == SSL_ERROR_WANT_READ;
+    if (r == 1) return n;
     ERR_clear_error();
     return 0;
 }

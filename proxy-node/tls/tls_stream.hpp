@@ -41,6 +41,7 @@ public:
     const TlsFailure& failure() const { return failure_; }
     // Data OpenSSL already holds or the socket has.
     std::size_t read_buffered(std::span<std::uint8_t> buf) override;
+    bool waiting_for_peer() const override { return waiting_for_peer_; }
 
 private:
     enum class Step { done, again, failed };
@@ -50,6 +51,7 @@ private:
     ossl::Ssl ssl_;
     TlsFailure failure_;
     bool sent_close_ = false;
+    bool waiting_for_peer_ = false;  // the last read_buffered() wanted more from the socket
 };
 
 // Raw TCP helpers for the plaintext parts (proxy request heads, peeking at a ClientHello).

@@ -316,3 +316,75 @@ TEST_CASE("Without inspection, plain HTTP in a CONNECT tunnel is still refused a
     REQUIRE(rec.is_object());
     CHECK(rec["reason"] == "not_tls");
 }
+
+TEST_CASE("Hostile WebSocket peers: a frame claiming 2^62 bytes, 1-byte fragments, a ping flood", "[proxy][websocket]") {
+    auto& e = env();
+    auto& p = main_proxy();
+    const std::string upgrade = std::string("GET /echo HTTP/1.1\r\nHost: ") + kHost +
+                                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    auto open = [&](TunnelClient& t) {
+        t.send(upgrade);
+        auto head = t.read([](const std::string& r) { return r.find("\r\n\r\n") != std::string::npos; });
+        REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
+        return head.find("\r\n\r\n") + 4;
+    };
+    // A masked client frame: FIN + opcode, then the payload masked with key 01 02 03 04.
+    auto masked = [](std::uint8_t b0, const std::string& payload) {
+        std::string f(1, static_cast<char>(b0));
+        f.push_back(static_cast<char>(0x80 | payload.size()));
+        const char key[4] = {1, 2, 3, 4};
+        f.append(key, 4);
+        for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(static_cast<char>(payload[i] ^ key[i & 3]));
+        return f;
+    };
+    {
+        // Refused from its header alone, at once: the node does not wait for 2^62 bytes.
+        const auto before = p.record_count(kHost);
+        TunnelClient t(p.port(), e.server_port, e.root(), kHost);
+        const std::size_t start = open(t);
+        const auto sent = std::chrono::steady_clock::now();
+        t.send(std::string("\x82\xff\x40\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03\x04", 14));
+        auto got = t.read().substr(start);
+        CHECK(std::chrono::steady_clock::now() - sent < std::chrono::seconds(3));
+        REQUIRE(got.size() >= 4);
+        CHECK(got.substr(2, 2) == "\x03\xf1");  // 1009
+        auto rec = p.record_after(kHost, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec["reason"] == "websocket_too_big");
+    }
+    {
+        // EICAR in 68 one-byte fragments, with pings between them: still found, never delivered.
+        const auto before = p.record_count(kHost);
+        TunnelClient t(p.port(), e.server_port, e.root(), kHost);
+        const std::size_t start = open(t);
+        const std::string eicar = proxy::inspect::eicar_test_string();
+        std::string frames;
+        for (std::size_t i = 0; i < eicar.size(); ++i) {
+            const std::uint8_t op = i == 0 ? 0x01 : 0x00;
+            frames += masked(static_cast<std::uint8_t>(op | (i + 1 == eicar.size() ? 0x80 : 0)), eicar.substr(i, 1));
+            if (i % 10 == 0) frames += masked(0x89, "p");
+        }
+        t.send(frames);
+        auto got = t.read().substr(start);
+        // Pongs from the server may come first; then the node's close, 1008.
+        CHECK(got.find(std::string("\x88", 1)) != std::string::npos);
+        CHECK(got.find("\x03\xf0") != std::string::npos);
+        auto rec = p.record_after(kHost, before);
+        REQUIRE(rec.is_object());
+        CHECK(rec.value("rule", "") == "eicar");
+    }
+    {
+        // 2,000 pings: each passes (the server answers), the node stays responsive.
+        TunnelClient t(p.port(), e.server_port, e.root(), kHost);
+        const std::size_t start = open(t);
+        std::string pings;
+        for (int i = 0; i < 2000; ++i) pings += masked(0x89, "x");
+        t.send(pings);
+        t.send(masked(0x81, "after the pings"));
+        auto got = t.read([](const std::string& r) { return r.find("after the pings") != std::string::npos; });
+        CHECK(got.find("after the pings", start) != std::string::npos);
+    }
+    const auto ok = ws_client(p, "/echo", "none", {"text:" + payload_file("still fine")});
+    CHECK(ok["received"].size() == 1);
+}
