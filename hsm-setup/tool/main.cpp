@@ -246,6 +246,13 @@ int self_sign(const Args& a) {
     return 0;
 }
 
+// --issuer-cert must be the certificate of the HSM key that signs (`key`).
+void require_issuer_key(const X509& issuer, const pkcs11::HsmSigner& signer, const std::string& key) {
+    ossl::PKey issuer_pub(X509_get_pubkey(const_cast<X509*>(&issuer)));
+    if (EVP_PKEY_eq(issuer_pub.get(), pki::public_key_from_der(signer.public_key_info()).get()) != 1)
+        throw std::runtime_error("--issuer-cert does not belong to key '" + key + "'");
+}
+
 int sign_ca(const Args& a) {
     pkcs11::HsmSigner signer(signer_config(a));
     auto issuer = ossl::load_certificate(a.get("issuer-cert"));
@@ -258,9 +265,7 @@ int sign_ca(const Args& a) {
     req.issuer = issuer.get();
     const std::string out = a.get("out");
     a.reject_unused();
-    ossl::PKey issuer_pub(X509_get_pubkey(issuer.get()));
-    if (EVP_PKEY_eq(issuer_pub.get(), pki::public_key_from_der(signer.public_key_info()).get()) != 1)
-        throw std::runtime_error("--issuer-cert does not belong to key '" + a.get("key") + "'");
+    require_issuer_key(*issuer, signer, a.get("key"));
     auto cert = pki::make_certificate(req, signer);
     write_file(out, ossl::to_pem(*cert), 0644);
     std::cout << "wrote " << out << " (sha256 fingerprint " << ossl::fingerprint_sha256(*cert) << ")\n";
@@ -282,9 +287,7 @@ int sign_node(const Args& a) {
     a.reject_unused();
     if (!valid_node_name(req.common_name))
         throw std::invalid_argument("--cn '" + req.common_name + "' must be lower-case letters, digits and '-'");
-    ossl::PKey issuer_pub(X509_get_pubkey(issuer.get()));
-    if (EVP_PKEY_eq(issuer_pub.get(), pki::public_key_from_der(signer.public_key_info()).get()) != 1)
-        throw std::runtime_error("--issuer-cert does not belong to key '" + a.get("key") + "'");
+    require_issuer_key(*issuer, signer, a.get("key"));
     auto cert = pki::make_certificate(req, signer);
     // The node sends the chain: its identity, then the node-identity CA under the service CA.
     write_file(out, ossl::to_pem(*cert) + ossl::to_pem(*issuer), 0644);

@@ -186,25 +186,12 @@ private:
         MessageParser::Step step;
         std::string why;
         for (;;) {
-            std::size_t n = storage ? from.read_buffered({storage.get(), size}) : 0;
+            tls::IoStatus st;
+            std::size_t n = co_await from.read_releasing(storage, size, st);
+            if (ended_) co_return;
             if (n == 0) {
-                if (!storage || from.waiting_for_peer()) {
-                    storage.reset();
-                    const bool readable = co_await from.wait_readable();
-                    if (ended_) co_return;
-                    if (!readable) {
-                        co_await at_eof(dir, parser, msg, tls::IoStatus::error);
-                        co_return;
-                    }
-                    storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
-                }
-                tls::IoStatus st;
-                n = co_await from.read_some({storage.get(), size}, st);
-                if (ended_) co_return;
-                if (n == 0) {
-                    co_await at_eof(dir, parser, msg, st);
-                    co_return;
-                }
+                co_await at_eof(dir, parser, msg, st);
+                co_return;
             }
             const std::span<std::uint8_t> buf(storage.get(), size);
             while (n + tls::kMaxRecordPlaintext <= buf.size()) {

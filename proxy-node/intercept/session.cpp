@@ -599,30 +599,17 @@ private:
         // Made at once: what OpenSSL may hold already (read with the handshake) is read first.
         auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
         for (;;) {
-            std::size_t n = 0;
-            if (storage) n = from.read_buffered({storage.get(), size});
+            tls::IoStatus st;
+            std::size_t n = co_await from.read_releasing(storage, size, st);
             if (n == 0) {
-                if (!storage || from.waiting_for_peer()) {
-                    storage.reset();
-                    if (!co_await from.wait_readable()) {
-                        abort_socket(client_);
-                        abort_socket(upstream_);
-                        co_return;
-                    }
-                    storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+                if (st == tls::IoStatus::eof) {
+                    co_await to.end_sending();  // a clean close_notify is passed on as one
+                } else {
+                    // A truncated or broken stream is not dressed up as a clean close.
+                    abort_socket(client_);
+                    abort_socket(upstream_);
                 }
-                tls::IoStatus st;
-                n = co_await from.read_some({storage.get(), size}, st);
-                if (n == 0) {
-                    if (st == tls::IoStatus::eof) {
-                        co_await to.end_sending();  // a clean close_notify is passed on as one
-                    } else {
-                        // A truncated or broken stream is not dressed up as a clean close.
-                        abort_socket(client_);
-                        abort_socket(upstream_);
-                    }
-                    co_return;
-                }
+                co_return;
             }
             const std::span<std::uint8_t> buf(storage.get(), size);
             // Drain records already decrypted or buffered (no syscall) to write in larger runs.

@@ -5,10 +5,27 @@
 
 namespace proxy::tls {
 
-asio::awaitable<bool> ByteStream::wait_readable() {
-    asio::error_code ec;
-    co_await socket().async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-    co_return !ec;
+asio::awaitable<std::size_t> ByteStream::read_releasing(std::unique_ptr<std::uint8_t[]>& storage, std::size_t size,
+                                                        IoStatus& status) {
+    if (storage) {
+        const std::size_t n = read_buffered({storage.get(), size});
+        if (n > 0) {
+            status = IoStatus::ok;
+            co_return n;
+        }
+    }
+    if (!storage || waiting_for_peer()) {
+        storage.reset();
+        asio::error_code ec;
+        co_await socket().async_wait(asio::socket_base::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+        storage = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+        if (ec) {
+            status = IoStatus::error;
+            co_return 0;
+        }
+    }
+    const std::size_t n = co_await read_some({storage.get(), size}, status);
+    co_return n;
 }
 
 asio::awaitable<void> ByteStream::end_sending() {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 
 namespace proxy::tls {
@@ -31,12 +32,15 @@ public:
     // the next read_some() will report.
     virtual std::size_t read_buffered(std::span<std::uint8_t> buf) = 0;
     // After read_buffered() returned 0: true when the stream merely waits for the peer
-    // (nothing buffered, no end or error pending), so a relay may give its buffer back and
-    // wait_readable() before reading again; false when read_some() has to say what happened.
+    // (nothing buffered, no end or error pending), so a relay may give its buffer back
+    // while it waits; false when read_some() has to say what happened.
     virtual bool waiting_for_peer() const { return false; }
-    // Waits until the socket is readable; false when the wait was cancelled or failed (the
-    // connection is being ended).
-    asio::awaitable<bool> wait_readable();
+
+    // A relay's read: up to `size` bytes into `storage`, which is given back while the
+    // stream waits for the peer and made again when bytes come (an idle connection holds
+    // no buffer). 0 with status eof/error at the end, error too when the wait was cancelled.
+    asio::awaitable<std::size_t> read_releasing(std::unique_ptr<std::uint8_t[]>& storage, std::size_t size,
+                                                IoStatus& status);
 
     // Passes a clean end on: close_notify, then the socket's sending side shut down (the
     // other direction may still run).

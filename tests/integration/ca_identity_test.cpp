@@ -23,14 +23,6 @@ using Json = nlohmann::json;
 
 namespace {
 
-struct Identity {
-    std::string cert, key;
-};
-
-Identity node_identity(const TestCa& ca, int k) {
-    auto d = ca.dir / ("nodes/node-" + std::to_string(k));
-    return {(d / "node.pem").string(), (d / "node.key").string()};
-}
 
 ossl::PKey new_key(const char* type = "EC") {
     if (std::string(type) == "RSA1024") return ossl::PKey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{1024}));
@@ -149,14 +141,13 @@ TEST_CASE("a node renews its own identity: new key, same name, clientAuth only, 
         CHECK(error_code(renew(ca, svc, id2, csr_b64(*weak, *weak))) == "weak_public_key");
         CHECK(curl_request(ca, svc.url("/v1/identity/renew"), id2.cert, id2.key).status == 405);
 
-        auto admin = renew(ca, svc, {(ca.dir / "admin/admin.pem").string(), (ca.dir / "admin/admin.key").string()},
+        auto admin = renew(ca, svc, admin_identity(ca),
                            csr_b64(*other, *other));
         CHECK(admin.status == 403);
         CHECK(error_code(admin) == "forbidden");
 
         // A revoked node cannot renew, nor can the identity it renewed before.
-        REQUIRE(curl_request(ca, svc.url("/v1/admin/revoke"), (ca.dir / "admin/admin.pem").string(),
-                             (ca.dir / "admin/admin.key").string(), "POST", R"({"node":"node-1"})")
+        REQUIRE(curl_request(ca, svc.url("/v1/admin/revoke"), admin_identity(ca).cert, admin_identity(ca).key, "POST", R"({"node":"node-1"})")
                     .status == 200);
         auto fresh = new_key();
         auto revoked = renew(ca, svc, renewed, csr_b64(*fresh, *fresh));

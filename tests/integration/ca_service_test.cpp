@@ -25,17 +25,6 @@ using Json = nlohmann::json;
 
 namespace {
 
-struct Identity {
-    std::string cert, key;
-};
-
-Identity node(const TestCa& ca, int k = 1) {
-    auto d = ca.dir / ("nodes/node-" + std::to_string(k));
-    return {(d / "node.pem").string(), (d / "node.key").string()};
-}
-Identity admin(const TestCa& ca) {
-    return {(ca.dir / "admin/admin.pem").string(), (ca.dir / "admin/admin.key").string()};
-}
 
 HttpReply post_leaf(const TestCa& ca, const CaService& svc, const Identity& id, const std::string& body) {
     return curl_request(ca, svc.url("/v1/leaf"), id.cert, id.key, "POST", body);
@@ -72,7 +61,7 @@ LeafCheck parse_leaf(const std::string& pem) {
 TEST_CASE("a node gets a leaf that chains to the root and obeys the profile", "[ca-service][invariant3]") {
     const auto& ca = TestCa::shared();
     CaService svc(ca, work_dir("happy"));
-    auto reply = post_leaf(ca, svc, node(ca),
+    auto reply = post_leaf(ca, svc, node_identity(ca),
                            leaf_request_json({"example.com", "www.example.com"}, new_public_key_b64(), 3600));
     INFO(reply.body << svc.log());
     REQUIRE(reply.status == 200);
@@ -130,7 +119,7 @@ TEST_CASE("two leaves never share a serial", "[ca-service][invariant3]") {
     // More than two of the issuer's 64-serial blocks of randomness.
     constexpr int kLeaves = 150;
     for (int i = 0; i < kLeaves; ++i) {
-        auto r = post_leaf(ca, svc, node(ca), leaf_request_json({"s" + std::to_string(i) + ".example.com"}, key));
+        auto r = post_leaf(ca, svc, node_identity(ca), leaf_request_json({"s" + std::to_string(i) + ".example.com"}, key));
         REQUIRE(r.status == 200);
         const auto serial = Json::parse(r.body)["serial"].get<std::string>();
         INFO(serial);
@@ -169,7 +158,7 @@ TEST_CASE("only verified service-PKI identities are served", "[ca-service][invar
         auto gen = sh("cd " + tmp.string() + " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out k.pem "
                       "&& openssl pkey -in k.pem -pubout -outform DER | base64 -w0 > pub.b64");
         REQUIRE(gen.exit_code == 0);
-        auto issued = post_leaf(ca, svc, node(ca), leaf_request_json({"node-1.example.com"}, read_file(tmp / "pub.b64")));
+        auto issued = post_leaf(ca, svc, node_identity(ca), leaf_request_json({"node-1.example.com"}, read_file(tmp / "pub.b64")));
         REQUIRE(issued.status == 200);
         auto j = Json::parse(issued.body);
         std::ofstream(tmp / "leaf.pem") << j["certificate"].get<std::string>() << j["chain"][0].get<std::string>();
@@ -179,20 +168,20 @@ TEST_CASE("only verified service-PKI identities are served", "[ca-service][invar
     }
     SECTION("TLS 1.2 is refused") {
         auto r = run({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(svc.port()), "-tls1_2", "-cert",
-                      node(ca).cert, "-key", node(ca).key, "-CAfile", (ca.dir / "pki/service-ca.pem").string()},
+                      node_identity(ca).cert, "-key", node_identity(ca).key, "-CAfile", (ca.dir / "pki/service-ca.pem").string()},
                      {}, std::chrono::seconds(20));
         CHECK_THAT(r.output, ContainsSubstring("alert protocol version"));
     }
     SECTION("a node cannot use admin endpoints; an admin cannot request leaves") {
-        auto r = curl_request(ca, svc.url("/v1/admin/nodes"), node(ca).cert, node(ca).key);
+        auto r = curl_request(ca, svc.url("/v1/admin/nodes"), node_identity(ca).cert, node_identity(ca).key);
         CHECK(r.status == 403);
         CHECK(error_code(r) == "forbidden");
-        auto a = post_leaf(ca, svc, admin(ca), body);
+        auto a = post_leaf(ca, svc, admin_identity(ca), body);
         CHECK(a.status == 403);
     }
     SECTION("identity comes from the certificate, not from headers") {
-        auto r = run({"curl", "-sS", "--cacert", (ca.dir / "pki/service-ca.pem").string(), "--cert", node(ca).cert,
-                      "--key", node(ca).key, "-H", "X-Forwarded-For: admin", "-H", "REMOTE_ADDR: 10.0.0.1", "-H",
+        auto r = run({"curl", "-sS", "--cacert", (ca.dir / "pki/service-ca.pem").string(), "--cert", node_identity(ca).cert,
+                      "--key", node_identity(ca).key, "-H", "X-Forwarded-For: admin", "-H", "REMOTE_ADDR: 10.0.0.1", "-H",
                       "X-Client-Cert: admin", svc.url("/v1/admin/nodes")});
         CHECK_THAT(r.output, ContainsSubstring("\"forbidden\""));
     }
@@ -202,15 +191,15 @@ TEST_CASE("revocation stops a node, survives restart, and can be undone", "[ca-s
     const auto& ca = TestCa::create({"--nodes", "2"});
     CaService svc(ca, work_dir("revoke"));
     const auto body = leaf_request_json({"example.com"}, new_public_key_b64());
-    REQUIRE(post_leaf(ca, svc, node(ca, 1), body).status == 200);
+    REQUIRE(post_leaf(ca, svc, node_identity(ca, 1), body).status == 200);
 
-    auto rev = curl_request(ca, svc.url("/v1/admin/revoke"), admin(ca).cert, admin(ca).key, "POST", R"({"node":"node-1"})");
+    auto rev = curl_request(ca, svc.url("/v1/admin/revoke"), admin_identity(ca).cert, admin_identity(ca).key, "POST", R"({"node":"node-1"})");
     INFO(rev.body);
     REQUIRE(rev.status == 200);
-    auto refused = post_leaf(ca, svc, node(ca, 1), body);
+    auto refused = post_leaf(ca, svc, node_identity(ca, 1), body);
     CHECK(refused.status == 403);
     CHECK(error_code(refused) == "node_revoked");
-    CHECK(post_leaf(ca, svc, node(ca, 2), body).status == 200);
+    CHECK(post_leaf(ca, svc, node_identity(ca, 2), body).status == 200);
     // The revoked node's attempt is on the record, as a denial naming the node.
     auto shown = run({(kBinDir / "ca-audit").string(), "show", svc.audit_dir().string(), "--node", "node-1"});
     INFO(shown.output);
@@ -219,14 +208,14 @@ TEST_CASE("revocation stops a node, survives restart, and can be undone", "[ca-s
 
     svc.stop();
     svc.start();
-    CHECK(error_code(post_leaf(ca, svc, node(ca, 1), body)) == "node_revoked");
-    auto nodes = curl_request(ca, svc.url("/v1/admin/nodes"), admin(ca).cert, admin(ca).key);
+    CHECK(error_code(post_leaf(ca, svc, node_identity(ca, 1), body)) == "node_revoked");
+    auto nodes = curl_request(ca, svc.url("/v1/admin/nodes"), admin_identity(ca).cert, admin_identity(ca).key);
     CHECK_THAT(nodes.body, ContainsSubstring("node-1"));
 
-    CHECK(curl_request(ca, svc.url("/v1/admin/unrevoke"), admin(ca).cert, admin(ca).key, "POST", R"({"node":"node-1"})")
+    CHECK(curl_request(ca, svc.url("/v1/admin/unrevoke"), admin_identity(ca).cert, admin_identity(ca).key, "POST", R"({"node":"node-1"})")
               .status == 200);
-    CHECK(post_leaf(ca, svc, node(ca, 1), body).status == 200);
-    CHECK(curl_request(ca, svc.url("/v1/admin/revoke"), admin(ca).cert, admin(ca).key, "POST", R"({"nod":1})").status == 400);
+    CHECK(post_leaf(ca, svc, node_identity(ca, 1), body).status == 200);
+    CHECK(curl_request(ca, svc.url("/v1/admin/revoke"), admin_identity(ca).cert, admin_identity(ca).key, "POST", R"({"nod":1})").status == 400);
     std::filesystem::remove_all(ca.dir);
 }
 
@@ -235,7 +224,7 @@ TEST_CASE("a revocation names a node of this CA or a certificate, and is on the 
     const auto& ca = TestCa::create({"--nodes", "2"});
     CaService svc(ca, work_dir("revoke-names"));
     const auto body = leaf_request_json({"example.com"}, new_public_key_b64());
-    const auto& a = admin(ca);
+    const auto& a = admin_identity(ca);
 
     // A typo is not a revocation: 404 with the names enrolled by hsm-setup, nothing recorded.
     auto typo = curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", R"({"node":"node1"})");
@@ -243,7 +232,7 @@ TEST_CASE("a revocation names a node of this CA or a certificate, and is on the 
     CHECK(typo.status == 404);
     CHECK(error_code(typo) == "not_found");
     CHECK_THAT(typo.body, ContainsSubstring("node-1, node-2"));
-    CHECK(post_leaf(ca, svc, node(ca, 1), body).status == 200);
+    CHECK(post_leaf(ca, svc, node_identity(ca, 1), body).status == 200);
     CHECK(curl_request(ca, svc.url("/v1/admin/unrevoke"), a.cert, a.key, "POST", R"({"node":"nobody"})").status == 404);
 
     // node-2 was never seen by this service: known from hsm-setup's enrolment all the same.
@@ -252,16 +241,16 @@ TEST_CASE("a revocation names a node of this CA or a certificate, and is on the 
     REQUIRE(by_name.status == 200);
     const auto seq = Json::parse(by_name.body)["audit_seq"].get<std::uint64_t>();
     CHECK(seq > 0);
-    CHECK(error_code(post_leaf(ca, svc, node(ca, 2), body)) == "node_revoked");
+    CHECK(error_code(post_leaf(ca, svc, node_identity(ca, 2), body)) == "node_revoked");
 
     // A certificate fingerprint is accepted whether or not it was seen, in either case.
-    const auto cert = ossl::certificate_from_pem(read_file(node(ca, 1).cert));
+    const auto cert = ossl::certificate_from_pem(read_file(node_identity(ca, 1).cert));
     std::string fp = ossl::fingerprint_sha256(*cert);
     std::transform(fp.begin(), fp.end(), fp.begin(), [](unsigned char c) { return std::toupper(c); });
     auto by_fp = curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", "{\"node\":\"" + fp + "\"}");
     INFO(by_fp.body);
     REQUIRE(by_fp.status == 200);
-    CHECK(error_code(post_leaf(ca, svc, node(ca, 1), body)) == "node_revoked");
+    CHECK(error_code(post_leaf(ca, svc, node_identity(ca, 1), body)) == "node_revoked");
     CHECK(curl_request(ca, svc.url("/v1/admin/revoke"), a.cert, a.key, "POST", R"({"node":")" + std::string(64, 'f') +
                        R"("})").status == 200);
 
@@ -304,16 +293,16 @@ TEST_CASE("the policy refuses what it must, each with its code", "[ca-service][p
     };
     for (const auto& c : cases) {
         INFO(c.names.front() << " -> " << c.code);
-        auto r = post_leaf(ca, strict, node(ca), leaf_request_json(c.names, key));
+        auto r = post_leaf(ca, strict, node_identity(ca), leaf_request_json(c.names, key));
         CHECK(r.status >= 400);
         CHECK(error_code(r) == c.code);
     }
     // the default policy accepts a wildcard over a registrable domain and IP SANs
-    CHECK(post_leaf(ca, svc, node(ca), leaf_request_json({"*.example.com", "example.com"}, key)).status == 200);
-    CHECK(post_leaf(ca, svc, node(ca), leaf_request_json({"192.0.2.7"}, key)).status == 200);
+    CHECK(post_leaf(ca, svc, node_identity(ca), leaf_request_json({"*.example.com", "example.com"}, key)).status == 200);
+    CHECK(post_leaf(ca, svc, node_identity(ca), leaf_request_json({"192.0.2.7"}, key)).status == 200);
 
     SECTION("lifetime is capped to the policy maximum") {
-        auto r = post_leaf(ca, strict, node(ca), leaf_request_json({"long.example.com"}, key, 7 * 86400));
+        auto r = post_leaf(ca, strict, node_identity(ca), leaf_request_json({"long.example.com"}, key, 7 * 86400));
         REQUIRE(r.status == 200);
         auto leaf = parse_leaf(Json::parse(r.body)["certificate"]);
         int days = 0, secs = 0;
@@ -321,11 +310,11 @@ TEST_CASE("the policy refuses what it must, each with its code", "[ca-service][p
         CHECK(days * 86400 + secs <= 7200 + 300);
     }
     SECTION("a node cannot ask for a CA certificate or another EKU: the request has no such fields") {
-        auto r = post_leaf(ca, svc, node(ca),
+        auto r = post_leaf(ca, svc, node_identity(ca),
                            R"({"names":["example.com"],"public_key":")" + key + R"(","basic_constraints":{"ca":true}})");
         CHECK(r.status == 400);
         CHECK(error_code(r) == "unknown_field");
-        auto e = post_leaf(ca, svc, node(ca), R"({"names":["example.com"],"public_key":")" + key + R"(","eku":["clientAuth"]})");
+        auto e = post_leaf(ca, svc, node_identity(ca), R"({"names":["example.com"],"public_key":")" + key + R"(","eku":["clientAuth"]})");
         CHECK(error_code(e) == "unknown_field");
     }
 }
@@ -333,27 +322,27 @@ TEST_CASE("the policy refuses what it must, each with its code", "[ca-service][p
 TEST_CASE("malformed and oversized requests get clear errors", "[ca-service][invariant7]") {
     const auto& ca = TestCa::shared();
     CaService svc(ca, work_dir("malformed"));
-    auto big = post_leaf(ca, svc, node(ca), std::string(64 * 1024, 'x'));
+    auto big = post_leaf(ca, svc, node_identity(ca), std::string(64 * 1024, 'x'));
     CHECK(big.status == 413);
     CHECK(error_code(big) == "body_too_large");
-    auto bad = post_leaf(ca, svc, node(ca), R"({"names": ["example.com"], )");
+    auto bad = post_leaf(ca, svc, node_identity(ca), R"({"names": ["example.com"], )");
     CHECK(bad.status == 400);
     CHECK(error_code(bad) == "malformed_request");
     CHECK_THAT(bad.body, ContainsSubstring("message"));
-    auto type = post_leaf(ca, svc, node(ca), R"({"names": "example.com", "public_key": "AAAA"})");
+    auto type = post_leaf(ca, svc, node_identity(ca), R"({"names": "example.com", "public_key": "AAAA"})");
     CHECK(type.status == 400);
     CHECK(error_code(type) == "invalid_field");
-    auto key = post_leaf(ca, svc, node(ca), R"({"names": ["example.com"], "public_key": "bm90IGEga2V5"})");
+    auto key = post_leaf(ca, svc, node_identity(ca), R"({"names": ["example.com"], "public_key": "bm90IGEga2V5"})");
     CHECK(error_code(key) == "invalid_public_key");
-    auto media = curl_request(ca, svc.url("/v1/leaf"), node(ca).cert, node(ca).key, "POST", "names=x", "text/plain");
+    auto media = curl_request(ca, svc.url("/v1/leaf"), node_identity(ca).cert, node_identity(ca).key, "POST", "names=x", "text/plain");
     CHECK(media.status == 415);
-    auto missing = curl_request(ca, svc.url("/v1/nothing"), node(ca).cert, node(ca).key);
+    auto missing = curl_request(ca, svc.url("/v1/nothing"), node_identity(ca).cert, node_identity(ca).key);
     CHECK(missing.status == 404);
     CHECK(error_code(missing) == "not_found");
     // garbage instead of TLS, then the service still answers
     sh("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 bash -c 'cat > /dev/tcp/127.0.0.1/" + std::to_string(svc.port()) +
        "'");
-    CHECK(post_leaf(ca, svc, node(ca), leaf_request_json({"example.com"}, new_public_key_b64())).status == 200);
+    CHECK(post_leaf(ca, svc, node_identity(ca), leaf_request_json({"example.com"}, new_public_key_b64())).status == 200);
     CHECK(svc.running());
 }
 
@@ -366,7 +355,7 @@ TEST_CASE("per-node rate limits answer 429 with Retry-After", "[ca-service][rate
     int ok = 0;
     HttpReply last;
     for (int i = 0; i < 6; ++i) {
-        last = post_leaf(ca, svc, node(ca), body);
+        last = post_leaf(ca, svc, node_identity(ca), body);
         if (last.status == 200) ++ok;
     }
     CHECK(ok == 3);
@@ -378,20 +367,20 @@ TEST_CASE("per-node rate limits answer 429 with Retry-After", "[ca-service][rate
 TEST_CASE("health, metrics and the CA bundle", "[ca-service][ops]") {
     const auto& ca = TestCa::shared();
     CaService svc(ca, work_dir("ops"));
-    auto h = curl_request(ca, svc.url("/healthz"), node(ca).cert, node(ca).key);
+    auto h = curl_request(ca, svc.url("/healthz"), node_identity(ca).cert, node_identity(ca).key);
     CHECK(h.status == 200);
     CHECK(Json::parse(h.body)["status"] == "ok");
-    REQUIRE(post_leaf(ca, svc, node(ca), leaf_request_json({"m.example.com"}, new_public_key_b64())).status == 200);
-    auto m = curl_request(ca, svc.url("/metrics"), node(ca).cert, node(ca).key);
+    REQUIRE(post_leaf(ca, svc, node_identity(ca), leaf_request_json({"m.example.com"}, new_public_key_b64())).status == 200);
+    auto m = curl_request(ca, svc.url("/metrics"), node_identity(ca).cert, node_identity(ca).key);
     CHECK_THAT(m.body, ContainsSubstring("splitca_certificates_issued_total 1"));
     CHECK_THAT(m.body, ContainsSubstring("splitca_hsm_available 1"));
-    auto b = curl_request(ca, svc.url("/v1/ca"), node(ca).cert, node(ca).key);
+    auto b = curl_request(ca, svc.url("/v1/ca"), node_identity(ca).cert, node_identity(ca).key);
     CHECK(b.body == read_file(ca.dir / "pki/issuing-ca.pem") + read_file(ca.dir / "pki/root-ca.pem"));
-    auto tail = curl_request(ca, svc.url("/v1/admin/audit/tail?n=5"), admin(ca).cert, admin(ca).key);
+    auto tail = curl_request(ca, svc.url("/v1/admin/audit/tail?n=5"), admin_identity(ca).cert, admin_identity(ca).key);
     CHECK_THAT(tail.body, ContainsSubstring("m.example.com"));
     for (const char* bad : {"-1", "5x", "", "1e3", "99999999999999999999999"}) {
         CAPTURE(bad);
-        auto refused = curl_request(ca, svc.url(std::string("/v1/admin/audit/tail?n=") + bad), admin(ca).cert, admin(ca).key);
+        auto refused = curl_request(ca, svc.url(std::string("/v1/admin/audit/tail?n=") + bad), admin_identity(ca).cert, admin_identity(ca).key);
         CHECK(refused.status == 400);
         CHECK(error_code(refused) == "invalid_field");
     }

@@ -3,6 +3,7 @@
 // an own TLS client (pipelining, uploads written in small TLS records).
 
 #include "proxy_harness.hpp"
+#include "support/digest.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 #include "support/scripted_origin.hpp"
@@ -16,7 +17,6 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -39,13 +39,6 @@ constexpr const char* kHost = "inspect.test.example";
 
 std::filesystem::path work_dir(const std::string& name) {
     return make_temp_dir("splitca-inspect-" + name);
-}
-
-std::string sha256_hex(const std::string& s) {
-    unsigned char d[32];
-    unsigned len = 0;
-    EVP_Digest(s.data(), s.size(), d, &len, EVP_sha256(), nullptr);
-    return ossl::to_hex(std::span<const std::uint8_t>(d, 32));
 }
 
 std::string pattern_body(std::size_t n) {

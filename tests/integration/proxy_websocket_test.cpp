@@ -4,6 +4,7 @@
 // frames no library sends (protocol errors).
 
 #include "proxy_harness.hpp"
+#include "support/digest.hpp"
 #include "support/origin_pki.hpp"
 #include "websocket_peer.hpp"
 
@@ -14,7 +15,6 @@
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include <openssl/evp.h>
 
 #include <fstream>
 #include <thread>
@@ -38,13 +38,6 @@ std::string payload_file(const std::string& s) {
 
 std::string hex(const std::string& s) {
     return ossl::to_hex(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
-}
-
-std::string sha256_hex(const std::string& s) {
-    unsigned char d[32];
-    unsigned len = 0;
-    EVP_Digest(s.data(), s.size(), d, &len, EVP_sha256(), nullptr);
-    return ossl::to_hex(std::span<const std::uint8_t>(d, 32));
 }
 
 struct Env {
@@ -106,6 +99,16 @@ Json ws_client(const ProxyNode& p, const std::string& path, const std::string& c
 
 std::string line_for(const std::string& kind, const std::string& payload) {
     return kind + " " + std::to_string(payload.size()) + " " + sha256_hex(payload) + "\n";
+}
+
+// The WebSocket handshake for /echo on a raw tunnel; where the frames start in what it reads.
+std::size_t open_websocket(TunnelClient& t) {
+    t.send(std::string("GET /echo HTTP/1.1\r\nHost: ") + kHost +
+           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    auto head = t.read([](const std::string& r) { return r.find("\r\n\r\n") != std::string::npos; });
+    REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
+    return head.find("\r\n\r\n") + 4;
 }
 
 std::string metrics(const ProxyNode& p) { return run({"curl", "-s", p.mgmt_url("/metrics")}).output; }
@@ -215,9 +218,6 @@ TEST_CASE("A WebSocket message over websocket_max_message_bytes closes it with 1
 TEST_CASE("WebSocket frames that break RFC 6455 close it with 1002", "[proxy][websocket]") {
     auto& e = env();
     auto& p = main_proxy();
-    const std::string upgrade = std::string("GET /echo HTTP/1.1\r\nHost: ") + kHost +
-                                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     struct Case {
         const char* what;
         std::string frame;
@@ -234,10 +234,7 @@ TEST_CASE("WebSocket frames that break RFC 6455 close it with 1002", "[proxy][we
         INFO(c.what);
         const auto before = p.record_count(kHost);
         TunnelClient t(p.port(), e.server_port, e.root(), kHost);
-        t.send(upgrade);
-        auto head = t.read([](const std::string& r) { return r.find("\r\n\r\n") != std::string::npos; });
-        REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
-        const std::size_t start = head.find("\r\n\r\n") + 4;
+        const std::size_t start = open_websocket(t);
         t.send(c.frame);
         auto got = t.read().substr(start);
         INFO(p.log());
@@ -320,15 +317,6 @@ TEST_CASE("Without inspection, plain HTTP in a CONNECT tunnel is still refused a
 TEST_CASE("Hostile WebSocket peers: a frame claiming 2^62 bytes, 1-byte fragments, a ping flood", "[proxy][websocket]") {
     auto& e = env();
     auto& p = main_proxy();
-    const std::string upgrade = std::string("GET /echo HTTP/1.1\r\nHost: ") + kHost +
-                                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    auto open = [&](TunnelClient& t) {
-        t.send(upgrade);
-        auto head = t.read([](const std::string& r) { return r.find("\r\n\r\n") != std::string::npos; });
-        REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
-        return head.find("\r\n\r\n") + 4;
-    };
     // A masked client frame: FIN + opcode, then the payload masked with key 01 02 03 04.
     auto masked = [](std::uint8_t b0, const std::string& payload) {
         std::string f(1, static_cast<char>(b0));
@@ -342,7 +330,7 @@ TEST_CASE("Hostile WebSocket peers: a frame claiming 2^62 bytes, 1-byte fragment
         // Refused from its header alone, at once: the node does not wait for 2^62 bytes.
         const auto before = p.record_count(kHost);
         TunnelClient t(p.port(), e.server_port, e.root(), kHost);
-        const std::size_t start = open(t);
+        const std::size_t start = open_websocket(t);
         const auto sent = std::chrono::steady_clock::now();
         t.send(std::string("\x82\xff\x40\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03\x04", 14));
         auto got = t.read().substr(start);
@@ -357,7 +345,7 @@ TEST_CASE("Hostile WebSocket peers: a frame claiming 2^62 bytes, 1-byte fragment
         // EICAR in 68 one-byte fragments, with pings between them: still found, never delivered.
         const auto before = p.record_count(kHost);
         TunnelClient t(p.port(), e.server_port, e.root(), kHost);
-        const std::size_t start = open(t);
+        const std::size_t start = open_websocket(t);
         const std::string eicar = proxy::inspect::eicar_test_string();
         std::string frames;
         for (std::size_t i = 0; i < eicar.size(); ++i) {
@@ -377,7 +365,7 @@ TEST_CASE("Hostile WebSocket peers: a frame claiming 2^62 bytes, 1-byte fragment
     {
         // 2,000 pings: each passes (the server answers), the node stays responsive.
         TunnelClient t(p.port(), e.server_port, e.root(), kHost);
-        const std::size_t start = open(t);
+        const std::size_t start = open_websocket(t);
         std::string pings;
         for (int i = 0; i < 2000; ++i) pings += masked(0x89, "x");
         t.send(pings);

@@ -1,10 +1,11 @@
 #include "support/scripted_origin.hpp"
 
+#include "support/digest.hpp"
+
 #include "ossl/encoding.hpp"
 #include "ossl/handles.hpp"
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <netinet/in.h>
@@ -24,13 +25,6 @@ namespace {
 
 constexpr std::size_t kMaxHead = 64 * 1024;
 constexpr std::size_t kMaxBody = 256 << 20;
-
-std::string sha256_hex(const std::string& s) {
-    unsigned char d[32];
-    unsigned len = 0;
-    EVP_Digest(s.data(), s.size(), d, &len, EVP_sha256(), nullptr);
-    return ossl::to_hex(std::span<const std::uint8_t>(d, 32));
-}
 
 class Conn final : public OriginConnection {
 public:

@@ -31,6 +31,19 @@ struct TestCa {
     pkcs11::SignerConfig issuing_signer() const;
 };
 
+// A certificate and key pair hsm-setup wrote (PEM file paths), for mTLS clients in tests.
+struct Identity {
+    std::string cert, key;
+};
+// nodes/node-<k>/ (hsm-setup init makes node-1 and node-2 by default).
+inline Identity node_identity(const TestCa& ca, int k = 1) {
+    const auto d = ca.dir / ("nodes/node-" + std::to_string(k));
+    return {(d / "node.pem").string(), (d / "node.key").string()};
+}
+inline Identity admin_identity(const TestCa& ca) {
+    return {(ca.dir / "admin/admin.pem").string(), (ca.dir / "admin/admin.key").string()};
+}
+
 // argv for running the hsm-setup script with `args`.
 std::vector<std::string> hsm_setup_command(const std::vector<std::string>& args);
 
