@@ -22,7 +22,6 @@
 #include "support/bench_ca.hpp"
 #include "support/cpu_time.hpp"
 #include "support/process.hpp"
-#include "support/free_port.hpp"
 
 #include <httplib.h>
 #include <openssl/err.h>
@@ -386,7 +385,7 @@ ossl::SslCtx node_tls_context(const bench::BenchCa& ca) {
 }
 
 void end_to_end_rounds(const bench::BenchCa& ca, Options o, Latencies& lat, Paired& out) {
-    if (o.port == 0) o.port = bench::free_loopback_port();
+    if (o.port == 0) o.port = testing_support::free_port();
     // A private copy of the configuration: own port, own audit and state directories.
     const auto work = ca.dir / "bench-e2e";
     std::filesystem::remove_all(work);

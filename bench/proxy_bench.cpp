@@ -12,13 +12,21 @@
 //   bulk     single-stream download MB/s
 // plus p50/p99 latency of a sequential connection on the cached path. The cached and bulk
 // phases also run through a second node with the integrated inspector on (every body byte
-// scanned). Last line (proxy divided by direct):
+// scanned). HTTP/2 paths run against nginx (Debian, http2 on) on the same machine, direct
+// and through the inspecting node (h2 on both sides, every stream inspected), with the same
+// nghttp2 client (support/h2_client):
+//   h2_cached       new connections/s with one request each (the leaf cached)
+//   h2_bulk         single-stream download MB/s
+//   h2_multiplexed  requests/s of 100 streams of 1 KB at a time on one connection
+// Last line (proxy divided by direct):
 //   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
+//         h2_cached=<d> h2_bulk=<e> h2_multiplexed=<f>
 
 #include "support/bench_ca.hpp"
 #include "support/cpu_time.hpp"
 #include "support/process.hpp"
-#include "support/free_port.hpp"
+#include "support/h2_client.hpp"
+#include "support/nginx_origin.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 
@@ -117,10 +125,12 @@ struct Path {
     const char* name;
     SSL_CTX* ctx;
     std::uint16_t proxy_port;  // 0: direct
+    bool h2 = false;           // HTTP/2 (ctx offers only h2) instead of HTTP/1.1
 };
 
-ossl::SslCtx client_ctx(const std::filesystem::path& trust) {
+ossl::SslCtx client_ctx(const std::filesystem::path& trust, bool h2 = false) {
     ossl::SslCtx ctx(SSL_CTX_new(TLS_client_method()));
+    if (h2) SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>("\x02h2"), 3);
     SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
     if (SSL_CTX_load_verify_locations(ctx.get(), trust.c_str(), nullptr) != 1) throw ossl::Error("loading " + trust.string());
@@ -206,10 +216,28 @@ long long get(Connection& c, const std::string& host, const std::string& path, s
 
 // One connection: [CONNECT,] TLS handshake with verification, one GET, response read to
 // its end. Returns the body bytes received, or -1 on any failure.
+bool selected_h2(SSL* ssl) {
+    const unsigned char* alpn = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &len);
+    return len == 2 && alpn[0] == 'h' && alpn[1] == '2';
+}
+
 long long fetch(const Path& p, std::uint16_t origin_port, const std::string& host, const std::string& path,
                 std::vector<char>& buf) {
     Connection c;
     if (!open_connection(p, origin_port, host, c)) return -1;
+    if (p.h2) {
+        if (!selected_h2(c.ssl.get())) return -1;
+        long long got = -1;
+        {
+            bench::H2Client h2(c.ssl.get(), host + ":" + std::to_string(origin_port));
+            got = h2.get(path, 1);
+        }
+        SSL_shutdown(c.ssl.get());
+        ERR_clear_error();
+        return got;
+    }
     const long long got = get(c, host, path, buf, false);
     SSL_shutdown(c.ssl.get());
     ERR_clear_error();
@@ -315,6 +343,26 @@ double bulk_mbps(const Path& p, std::uint16_t origin_port, const std::string& ho
     return static_cast<double>(bytes) / (1 << 20) / std::chrono::duration<double>(Clock::now() - s).count();
 }
 
+// HTTP/2: `streams` requests of 1 KB at a time on one connection, for `duration`; requests/s.
+RateResult h2_multiplexed(const Path& p, std::uint16_t origin_port, const std::string& host, int streams,
+                          std::chrono::milliseconds duration) {
+    Connection c;
+    if (!open_connection(p, origin_port, host, c) || !selected_h2(c.ssl.get()))
+        throw std::runtime_error(std::string("no h2 connection on the ") + p.name + " path");
+    bench::H2Client h2(c.ssl.get(), host + ":" + std::to_string(origin_port));
+    long long requests = 0, failures = 0;
+    const auto start = Clock::now();
+    while (Clock::now() - start < duration) {
+        if (h2.get("/1k.bin", streams) != 1024LL * streams) {
+            ++failures;
+            break;
+        }
+        requests += streams;
+    }
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    return {static_cast<double>(requests) / secs, failures};
+}
+
 std::string forging_name(long long i) { return "www.bench" + std::to_string(i) + ".example"; }
 
 // Per-round figures of one path against the direct path measured in the same round (the
@@ -401,10 +449,16 @@ int main(int argc, char** argv) try {
         by_name[forging_name(i)] = &certs.back();
     }
     OriginServer origin(certs.front(), by_name, OriginOptions{1, "", o.tls12});
+    // nginx for the HTTP/2 paths, with the cached name's certificate.
+    NginxOrigin nginx(certs.front(), work / "nginx", origin.port());
+    const std::uint64_t h2_bulk_bytes = std::min<std::uint64_t>(o.bulk_bytes, 256ULL << 20);
+    nginx.put("index.html", "hello from nginx\n");
+    nginx.put("1k.bin", std::string(1024, 'k'));
+    write_origin_pattern(nginx.root() / "bulk.bin", h2_bulk_bytes);
 
     // ca-service: a private copy of the CA's configuration on its own port, without the
     // per-node rate limit (the benchmark measures the proxy, not the limiter).
-    const std::uint16_t ca_port = bench::free_loopback_port();
+    const std::uint16_t ca_port = testing_support::free_port();
     std::stringstream ss;
     ss << std::ifstream(ca.dir / "ca-service/ca-service.toml").rdbuf();
     std::string toml = ss.str();
@@ -442,8 +496,8 @@ int main(int argc, char** argv) try {
             std::vector<std::string>{std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / (name + ".toml")).string()},
             work / (name + ".log"));
     };
-    const std::uint16_t proxy_port = bench::free_loopback_port(), mgmt_port = bench::free_loopback_port();
-    const std::uint16_t inspect_port = bench::free_loopback_port(), inspect_mgmt_port = bench::free_loopback_port();
+    const std::uint16_t proxy_port = testing_support::free_port(), mgmt_port = testing_support::free_port();
+    const std::uint16_t inspect_port = testing_support::free_port(), inspect_mgmt_port = testing_support::free_port();
     auto proxy = start_proxy("proxy-node", proxy_port, mgmt_port, "enabled = false\n");
     auto inspecting = start_proxy("proxy-node-inspect", inspect_port, inspect_mgmt_port,
                                   "enabled = true\nmax_scan_bytes = " + std::to_string(o.bulk_bytes * 2) +
@@ -453,6 +507,10 @@ int main(int argc, char** argv) try {
     const Path direct{"direct", direct_ctx.get(), 0};
     const Path via{"proxy", proxy_ctx.get(), proxy_port};
     const Path inspected{"proxy+inspection", proxy_ctx.get(), inspect_port};
+    auto direct_h2_ctx = client_ctx(work / "origin-root.pem", true);
+    auto proxy_h2_ctx = client_ctx(ca.dir / "pki/root-ca.pem", true);
+    const Path direct_h2{"direct h2", direct_h2_ctx.get(), 0, true};
+    const Path inspected_h2{"proxy+inspection h2", proxy_h2_ctx.get(), inspect_port, true};
 
     // Ready when a request through the proxy succeeds (this also caches the cached-path leaf).
     std::vector<char> buf(16384);
@@ -544,6 +602,43 @@ int main(int argc, char** argv) try {
                 cached_direct_cpu.text(false, false).c_str(), cached_proxy_cpu.text(true, false).c_str(),
                 cached_inspected_cpu.text(true, false).c_str(), forging_direct_cpu.text(false, false).c_str(),
                 forging_proxy_cpu.text(true, true).c_str());
+
+    // HTTP/2 against nginx, direct and through the inspecting node, rounds interleaved.
+    run_rate(direct_h2, nginx.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+    run_rate(inspected_h2, nginx.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+    Rounds h2_cached_direct, h2_cached_proxy, h2_mux_direct, h2_mux_proxy;
+    for (int round = 0; round < o.rounds; ++round) {
+        const auto d = run_rate(direct_h2, nginx.port(), o.clients, one_name, 0, o.phase);
+        h2_cached_direct.add(d, d);
+        h2_cached_proxy.add(run_rate(inspected_h2, nginx.port(), o.clients, one_name, 0, o.phase), d);
+        const auto md = h2_multiplexed(direct_h2, nginx.port(), "cached.bench.example", 100, o.phase);
+        h2_mux_direct.add(md, md);
+        h2_mux_proxy.add(h2_multiplexed(inspected_h2, nginx.port(), "cached.bench.example", 100, o.phase), md);
+    }
+    double h2_bulk_direct = 0, h2_bulk_proxy = 0;
+    for (int round = 0; round < 2; ++round) {
+        std::vector<char> unused;
+        for (const Path* path : {&direct_h2, &inspected_h2}) {
+            const auto s = Clock::now();
+            if (fetch(*path, nginx.port(), "cached.bench.example", "/bulk.bin", unused) != static_cast<long long>(h2_bulk_bytes))
+                throw std::runtime_error(std::string("h2 bulk download failed on the ") + path->name + " path");
+            const double mbps = static_cast<double>(h2_bulk_bytes) / (1 << 20) /
+                                std::chrono::duration<double>(Clock::now() - s).count();
+            double& best = path == &direct_h2 ? h2_bulk_direct : h2_bulk_proxy;
+            best = std::max(best, mbps);
+        }
+    }
+    std::printf("h2 cached  direct %8.0f conn/s   inspected %8.0f conn/s   (medians of %d rounds; ratio spread %s; "
+                "failures %lld/%lld)\n",
+                bench::median(h2_cached_direct.rates), bench::median(h2_cached_proxy.rates), o.rounds,
+                h2_cached_proxy.spread().c_str(), h2_cached_direct.failures, h2_cached_proxy.failures);
+    std::printf("h2 multiplexed (100 streams of 1 KB on one connection)  direct %8.0f req/s   inspected %8.0f req/s   "
+                "(medians of %d rounds; ratio spread %s; failures %lld/%lld)\n",
+                bench::median(h2_mux_direct.rates), bench::median(h2_mux_proxy.rates), o.rounds,
+                h2_mux_proxy.spread().c_str(), h2_mux_direct.failures, h2_mux_proxy.failures);
+    std::printf("h2 bulk    direct %8.0f MB/s     inspected %8.0f MB/s   (single stream, %llu MB, best of 2)\n",
+                h2_bulk_direct, h2_bulk_proxy, static_cast<unsigned long long>(h2_bulk_bytes >> 20));
+
     if (o.idle > 0) {
         // Memory: o.idle intercepted connections (TLS on both sides) idle after one request,
         // and the cached rate while they are held, against the rate just before.
@@ -582,9 +677,12 @@ int main(int argc, char** argv) try {
         idle_phase(via, *proxy, mgmt_port);
         idle_phase(inspected, *inspecting, inspect_mgmt_port);
     }
-    std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f\n",
+    std::printf("ratio cached=%.2f forging=%.2f bulk=%.2f bulk_inspected=%.2f cached_inspected=%.2f h2_cached=%.2f "
+                "h2_bulk=%.2f h2_multiplexed=%.2f\n",
                 bench::median(cached_proxy.ratios), bench::median(forging_proxy.ratios), bulk_proxy / bulk_direct,
-                bulk_inspected / bulk_direct, bench::median(cached_inspected.ratios));
+                bulk_inspected / bulk_direct, bench::median(cached_inspected.ratios),
+                bench::median(h2_cached_proxy.ratios), h2_bulk_proxy / h2_bulk_direct,
+                bench::median(h2_mux_proxy.ratios));
     return 0;
 } catch (const std::exception& e) {
     std::fprintf(stderr, "proxy-bench: %s\n", e.what());

@@ -244,13 +244,16 @@ void load_inspection(const Reader& r, NodeConfig& c) {
         static_cast<std::uint32_t>(r.integer("inspection.verdict_timeout_ms", in.verdict_timeout_ms, 100, 600000));
     in.head_bytes = static_cast<std::size_t>(
         r.integer("inspection.head_bytes", static_cast<std::int64_t>(in.head_bytes), kMinHeadBytes, kMaxHeadBytes));
+    in.http2 = r.boolean("inspection.http2", in.http2);
     if (in.enabled) {
-        // The parser reads HTTP/1.1 only: h2 is not offered upstream, so clients fall back.
+        // Only what the relays read is offered upstream: HTTP/1.1, and h2 unless
+        // inspection.http2 = false (then an h2 client falls back to HTTP/1.1).
         std::vector<std::string> alpn;
         for (const auto& p : c.upstream.alpn)
-            if (p == "http/1.1") alpn.push_back(p);
-        if (alpn.empty() && r.node("upstream.alpn") != nullptr)
-            r.fail("upstream.alpn", "must include \"http/1.1\" while [inspection] is enabled (only HTTP/1.1 is inspected)");
+            if (p == "http/1.1" || (p == "h2" && in.http2)) alpn.push_back(p);
+        if (std::find(alpn.begin(), alpn.end(), "http/1.1") == alpn.end() && r.node("upstream.alpn") != nullptr)
+            r.fail("upstream.alpn", "must include \"http/1.1\" while [inspection] is enabled (HTTP/1.1 and h2 are "
+                                    "inspected; a client that offers neither could not be served)");
         c.upstream.alpn = alpn;
     }
 }
@@ -276,7 +279,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     r.only_keys("log", {"connections"});
     r.only_keys("inspection", {"enabled", "eicar", "patterns", "sha256", "max_scan_bytes", "over_limit", "hold_bytes",
                                "stream_types", "non_http", "head_bytes", "websocket_max_message_bytes",
-                               "verdict_timeout_ms", "plain_tunnels"});
+                               "verdict_timeout_ms", "plain_tunnels", "http2"});
     r.only_keys("threads", {"workers"});
     r.only_keys("access", {"allowed_clients", "denied_destinations"});
     r.only_keys("bypass", {"hosts", "host_lists", "client_certificate", "client_certificate_memory_seconds",

@@ -96,6 +96,9 @@ struct InspectionSection {
     // to a port other than 443 (a browser's ws://) is inspected as plain HTTP, or refused
     // (not_tls) like other non-TLS bytes.
     bool inspect_plain_tunnels = true;
+    // http2 = true: h2 is offered upstream and, when the upstream selects it, to the client,
+    // and both sessions are inspected stream by stream (h2/h2_relay.hpp); false: HTTP/1.1 only.
+    bool http2 = true;
     std::size_t head_bytes = 64 * 1024;           // a decrypted request/response head
 };
 

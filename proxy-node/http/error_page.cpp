@@ -1,5 +1,7 @@
 #include "http/error_page.hpp"
 
+#include "http/text.hpp"
+
 namespace proxy::http {
 
 namespace {
@@ -18,6 +20,12 @@ std::string html_escape(std::string_view in) {
                 else out += c;
         }
     }
+    return out;
+}
+
+std::string lower_name(std::string_view name) {
+    std::string out(name);
+    for (char& c : out) c = ascii_lower(c);
     return out;
 }
 
@@ -56,44 +64,65 @@ int status_for(Reason r) {
     }
 }
 
-std::string error_response(Reason reason, std::string_view host, std::string_view detail) {
-    const int status = status_for(reason);
-    std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Connection refused by the proxy"
-                       "</title></head>\n<body>\n<h1>The proxy did not connect you to " +
-                       html_escape(host) + "</h1>\n<p>" + std::string(describe(reason)) + "</p>\n<p>Reason: <code>" +
-                       std::string(code(reason)) + "</code></p>\n";
-    if (!detail.empty()) body += "<p>Details: " + html_escape(detail) + "</p>\n";
-    body += "<p>No content from the server was passed on. This event has been logged.</p>\n</body></html>\n";
-    std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(status_text(status)) + "\r\n";
-    head += "Content-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n";
-    head += std::string(kReasonHeader) + ": " + std::string(code(reason)) + "\r\n";
-    head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    return head + body;
+std::string http1_response(const Page& page) {
+    std::string head = "HTTP/1.1 " + std::to_string(page.status) + " " + std::string(status_text(page.status)) + "\r\n";
+    for (const auto& [name, value] : page.headers) {
+        std::string shown = name;
+        // Conventional capitalisation on HTTP/1.1 (x-proxy-error -> X-Proxy-Error).
+        bool start = true;
+        for (char& c : shown) {
+            if (start && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+            start = c == '-';
+        }
+        head += shown + ": " + value + "\r\n";
+    }
+    head += "Connection: close\r\nContent-Length: " + std::to_string(page.body.size()) + "\r\n\r\n";
+    return head + page.body;
 }
 
-}  // namespace proxy::http
+Page error_page(Reason reason, std::string_view host, std::string_view detail) {
+    Page page;
+    page.status = status_for(reason);
+    page.body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Connection refused by the proxy"
+                "</title></head>\n<body>\n<h1>The proxy did not connect you to " +
+                html_escape(host) + "</h1>\n<p>" + std::string(describe(reason)) + "</p>\n<p>Reason: <code>" +
+                std::string(code(reason)) + "</code></p>\n";
+    if (!detail.empty()) page.body += "<p>Details: " + html_escape(detail) + "</p>\n";
+    page.body += "<p>No content from the server was passed on. This event has been logged.</p>\n</body></html>\n";
+    page.headers = {{"content-type", "text/html; charset=utf-8"},
+                    {"cache-control", "no-store"},
+                    {lower_name(kReasonHeader), std::string(code(reason))}};
+    return page;
+}
 
-namespace proxy::http {
+std::string error_response(Reason reason, std::string_view host, std::string_view detail) {
+    return http1_response(error_page(reason, host, detail));
+}
 
-std::string block_response(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable) {
+Page block_page(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable) {
     const std::string why = engine_unavailable
                                 ? " was blocked because the content inspection engine is unavailable, so its content "
                                   "could not be checked (rule <code>" + html_escape(rule) + "</code>). Try again later."
                                 : " was blocked because its content matched the rule <code>" + html_escape(rule) +
                                       "</code>.";
-    std::string body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Blocked by content inspection"
-                       "</title></head>\n<body>\n<h1>Blocked by content inspection</h1>\n<p>" +
-                       std::string(upload ? "Your upload to " : "The download from ") + html_escape(host) + why +
-                       "</p>\n<p>Reason: <code>" + std::string(code(Reason::inspection)) +
-                       "</code></p>\n<p>" + (upload ? "The server did not receive it." : "Nothing of it was passed on.") +
-                       " This event has been logged. If you believe this is a mistake, contact your administrator "
-                       "and quote the rule name.</p>\n</body></html>\n";
-    std::string head = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n"
-                       "Connection: close\r\n";
-    head += std::string(kReasonHeader) + ": " + std::string(code(Reason::inspection)) + "\r\n";
-    head += std::string(kRuleHeader) + ": " + std::string(rule) + "\r\n";
-    head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-    return head + body;
+    Page page;
+    page.status = 403;
+    page.body = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Blocked by content inspection"
+                "</title></head>\n<body>\n<h1>Blocked by content inspection</h1>\n<p>" +
+                std::string(upload ? "Your upload to " : "The download from ") + html_escape(host) + why +
+                "</p>\n<p>Reason: <code>" + std::string(code(Reason::inspection)) + "</code></p>\n<p>" +
+                (upload ? "The server did not receive it." : "Nothing of it was passed on.") +
+                " This event has been logged. If you believe this is a mistake, contact your administrator "
+                "and quote the rule name.</p>\n</body></html>\n";
+    page.headers = {{"content-type", "text/html; charset=utf-8"},
+                    {"cache-control", "no-store"},
+                    {lower_name(kReasonHeader), std::string(code(Reason::inspection))},
+                    {lower_name(kRuleHeader), std::string(rule)}};
+    return page;
+}
+
+std::string block_response(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable) {
+    return http1_response(block_page(host, rule, upload, engine_unavailable));
 }
 
 }  // namespace proxy::http

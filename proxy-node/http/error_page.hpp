@@ -5,6 +5,8 @@
 #include "upstream/reason.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 namespace proxy::http {
@@ -13,6 +15,19 @@ inline constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection
 inline constexpr std::string_view kReasonHeader = "X-Proxy-Error";
 
 int status_for(Reason reason);
+
+// A page the proxy answers with, apart from its framing: HTTP/1.1 (the *_response
+// functions) or an HTTP/2 stream (h2/) carry the same status, headers and body.
+struct Page {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;  // lower-case names; no framing headers
+    std::string body;                                           // HTML
+};
+// An HTTP/1.1 response for `page`: its headers, Connection: close and Content-Length.
+std::string http1_response(const Page& page);
+
+// The error page: HTML naming the host and reason, status by status_for().
+Page error_page(Reason reason, std::string_view host, std::string_view detail);
 // A complete HTTP/1.1 response (Connection: close), HTML body naming the host and reason.
 std::string error_response(Reason reason, std::string_view host, std::string_view detail);
 
@@ -20,6 +35,7 @@ inline constexpr std::string_view kRuleHeader = "X-Proxy-Rule";
 // The block page for content inspection: 403, names the host, the direction (download or
 // upload) and the rule; Connection: close. `engine_unavailable`: blocked because an
 // inspection engine could not decide (fail closed), which the page says instead of a match.
+Page block_page(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable = false);
 std::string block_response(std::string_view host, std::string_view rule, bool upload,
                            bool engine_unavailable = false);
 

@@ -4,6 +4,7 @@
 #include "http/message_parser.hpp"
 #include "http/text.hpp"
 #include "inspect/content_decoding.hpp"
+#include "inspect/relay_policy.hpp"
 #include "websocket/frames.hpp"
 #include "websocket/handshake.hpp"
 #include "websocket/message_inflater.hpp"
@@ -34,7 +35,6 @@ namespace {
 
 using asio::awaitable;
 using http::iequals;
-using http::trim_ows;
 using http::MessageParser;
 using Event = MessageParser::Event;
 using namespace asio::experimental::awaitable_operators;
@@ -43,27 +43,12 @@ using namespace asio::experimental::awaitable_operators;
 // to this much) so that the client, which is still sending, reads the block page instead
 // of a reset.
 constexpr std::uint64_t kMaxDiscardBytes = 4 << 20;
-// Paths in log details are cut to this length (and never carry the query).
-constexpr std::size_t kMaxLoggedPath = 200;
 
 void stop_socket(asio::ip::tcp::socket& s) {
     asio::error_code ec;
     if (!s.is_open()) return;
     s.shutdown(asio::socket_base::shutdown_both, ec);
     s.cancel(ec);
-}
-
-std::string loggable_path(std::string_view target) {
-    target = target.substr(0, target.find_first_of("?#"));
-    if (target.size() > kMaxLoggedPath) return std::string(target.substr(0, kMaxLoggedPath)) + "...";
-    return std::string(target);
-}
-
-// What the relay acts on: an engine failure that reaches it (no chain mapped it by a
-// policy) blocks, fail closed.
-Verdict fail_closed(Verdict v) {
-    if (v.kind != Verdict::Kind::failed) return v;
-    return Verdict::block(std::string(kEngineUnavailableRule), v.rule + ": " + v.note);
 }
 
 // The engine's final verdict. An engine that answers inline (the rule set) costs no
@@ -160,13 +145,6 @@ private:
 
     bool is_request(Direction d) const { return d == Direction::request; }
     std::chrono::milliseconds verdict_timeout() const { return std::chrono::milliseconds(p_.config.verdict_timeout_ms); }
-
-    // The media type of `content_type` (before any parameter) is one of inspection.stream_types.
-    bool is_stream_type(std::string_view content_type) const {
-        const std::string_view media = trim_ows(content_type.substr(0, content_type.find(';')));
-        return std::any_of(p_.config.stream_types.begin(), p_.config.stream_types.end(),
-                           [&](const std::string& t) { return iequals(media, t); });
-    }
 
     awaitable<void> pump(Direction dir) {
         const bool req = is_request(dir);
@@ -344,7 +322,7 @@ private:
         info.content_type = h.header("Content-Type").value_or("");
         // A stream by design (server-sent events and the like) never ends: held, its first
         // events would wait for hold_bytes. It is passed on as it comes, and still scanned.
-        if (is_stream_type(info.content_type)) msg.holding = false;
+        if (is_stream_type(p_.config, info.content_type)) msg.holding = false;
         msg.inspection = p_.inspector.begin(info);
         // The engine sees the body as the receiver will, decoded (inspect/content_decoding).
         if (auto coding = h.header("Content-Encoding"))

@@ -1,5 +1,6 @@
 #pragma once
-// The inspection contract: an engine is handed every decrypted HTTP/1.1 message and every
+// The inspection contract: an engine is handed every decrypted HTTP/1.1 message, every
+// HTTP/2 stream's request and response, and every
 // WebSocket message (text or binary, reassembled from its fragments), one Inspection per message, fed its decoded body (chunk framing removed, Content-Encoding
 // gzip/deflate/br undone) as it streams, and gives a verdict — at any
 // point while the body streams, or at the end, possibly later (asynchronously: an external
@@ -20,11 +21,12 @@ enum class Direction { request, response };  // WebSocket: request = from the cl
 
 std::string_view name(Direction d);
 
-// What carries the message: an HTTP/1.1 request or response, or a WebSocket message after
+// What carries the message: an HTTP/1.1 request or response, an HTTP/2 stream's request or
+// response (target = :path, method = :method; h2/), or a WebSocket message after
 // an upgrade (its body is the message payload, decoded when permessage-deflate compressed
 // it; content_type is "text/plain; charset=utf-8" for text and "application/octet-stream"
 // for binary; method and target are the upgrade request's).
-enum class Carrier { http1, websocket };
+enum class Carrier { http1, http2, websocket };
 
 // What is known about a message when its head has been read. Views are valid only for
 // the duration of Inspector::begin().

@@ -5,6 +5,7 @@
 #include "http/message_boundary.hpp"
 #include "http/request_head.hpp"
 #include "intercept/raw_relay.hpp"
+#include "h2/h2_relay.hpp"
 #include "inspect/inspecting_relay.hpp"
 #include "tls/plain_stream.hpp"
 #include "intercept/watchdog.hpp"
@@ -310,7 +311,9 @@ private:
 
         watchdog_->idle(limits_.idle_timeout);
         if (ctx_.inspector != nullptr) {
-            co_await inspect_relay(client_tls, *upstream_tls, server_name, decision::kIntercepted);
+            // h2 only when the upstream selected it (and so the client was given it).
+            const bool h2 = rec_.client_tls.alpn == h2::kAlpnH2;
+            co_await inspect_relay(client_tls, *upstream_tls, server_name, decision::kIntercepted, h2);
             co_return;
         }
         co_await relay(client_tls, *upstream_tls);
@@ -445,14 +448,21 @@ private:
     // [inspection]: HTTP/1.1 parsed both ways, bodies through the inspector (inspect/).
     // `allowed` is the decision logged when nothing is blocked.
     awaitable<void> inspect_relay(tls::ByteStream& client, tls::ByteStream& upstream, const std::string& host,
-                                  const char* allowed) {
+                                  const char* allowed, bool h2 = false) {
         rec_.inspection = "on";
         // A named object, not a braced temporary in the co_await: GCC 12 destroys such
         // temporaries twice in coroutines.
         inspect::RelayParams params{ctx_.config.inspection, *ctx_.inspector, ctx_.metrics.inspection,
                                     limits_.relay_buffer_bytes, host, rec_.bytes_client_to_upstream,
                                     rec_.bytes_upstream_to_client, [w = watchdog_.get()] { w->touch(); }};
-        auto out = co_await inspect::inspecting_relay(client, upstream, params);
+        inspect::RelayOutcome out;
+        if (h2) {
+            out = co_await h2::h2_relay(client, upstream, params);
+        } else {
+            out = co_await inspect::inspecting_relay(client, upstream, params);
+        }
+        if (watchdog_->expired() && out.reason == Reason::none)
+            out.detail += std::string(out.detail.empty() ? "" : "; ") + "closed after limits.idle_timeout_seconds without traffic";
         rec_.rule = out.rule;
         rec_.inspection = out.inspection;
         finish(out.reason == Reason::none ? allowed : decision::kBlocked, out.reason, out.detail);

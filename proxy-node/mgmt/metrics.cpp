@@ -75,6 +75,16 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
          "# TYPE proxy_websocket_messages_total counter\n"
       << "proxy_websocket_messages_total{sender=\"client\"} " << in.websocket_client.load() << '\n'
       << "proxy_websocket_messages_total{sender=\"server\"} " << in.websocket_server.load() << '\n';
+    counter("proxy_http2_connections_total", "Intercepted HTTP/2 connections inspected (h2 on both sides).",
+            in.h2_connections.load());
+    counter("proxy_http2_streams_total", "HTTP/2 streams (request and response pairs) relayed under inspection.",
+            in.h2_streams.load());
+    o << "# HELP proxy_http2_stream_resets_total HTTP/2 streams reset, by who reset them (the node resets a "
+         "stream whose response was blocked after it started, or whose peer reset the other half).\n"
+         "# TYPE proxy_http2_stream_resets_total counter\n"
+      << "proxy_http2_stream_resets_total{by=\"client\"} " << in.h2_resets_client.load() << '\n'
+      << "proxy_http2_stream_resets_total{by=\"upstream\"} " << in.h2_resets_upstream.load() << '\n'
+      << "proxy_http2_stream_resets_total{by=\"node\"} " << in.h2_resets_node.load() << '\n';
     counter("proxy_inspection_over_limit_total", "Bodies longer than inspection.max_scan_bytes.", in.over_limit.load());
     counter("proxy_uninspected_connections_total",
             "Connections relayed uninspected, wholly or after an upgrade (inspection.non_http = \"tunnel\").",

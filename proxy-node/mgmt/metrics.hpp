@@ -24,6 +24,8 @@ struct InspectionMetrics {
     std::atomic<std::uint64_t> uninspected{0};  // connections relayed (partly) uninspected by non_http = "tunnel"
     std::atomic<std::uint64_t> websocket_upgrades{0};                    // WebSocket connections inspected
     std::atomic<std::uint64_t> websocket_client{0}, websocket_server{0};  // WebSocket messages inspected, by sender
+    std::atomic<std::uint64_t> h2_connections{0}, h2_streams{0};         // HTTP/2 under inspection (h2/)
+    std::atomic<std::uint64_t> h2_resets_client{0}, h2_resets_upstream{0}, h2_resets_node{0};  // streams reset, by whom
     std::map<std::string, std::atomic<std::uint64_t>> blocks;  // by rule
 
     void declare_rules(const std::vector<std::string>& rules);

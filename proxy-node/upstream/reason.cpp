@@ -44,6 +44,8 @@ std::string_view code(Reason r) {
         case Reason::client_connection_limit: return "client_connection_limit";
         case Reason::malformed_websocket: return "malformed_websocket";
         case Reason::websocket_too_big: return "websocket_too_big";
+        case Reason::malformed_http2: return "malformed_http2";
+        case Reason::http2_flood: return "http2_flood";
     }
     return "unknown";
 }
@@ -110,6 +112,11 @@ std::string_view describe(Reason r) {
             return "The WebSocket traffic breaks the WebSocket protocol (RFC 6455), so it cannot be inspected.";
         case Reason::websocket_too_big:
             return "A WebSocket message is longer than the proxy inspects (inspection.websocket_max_message_bytes).";
+        case Reason::malformed_http2:
+            return "The HTTP/2 traffic breaks the HTTP/2 protocol (RFC 9113), so the connection was closed.";
+        case Reason::http2_flood:
+            return "The client abused HTTP/2 (a flood of resets, control frames or headers), so the connection was "
+                   "closed.";
     }
     return "Unknown error.";
 }

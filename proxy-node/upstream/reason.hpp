@@ -58,8 +58,11 @@ enum class Reason {
     // WebSocket under inspection.
     malformed_websocket,    // a frame breaks RFC 6455 (closed with 1002)
     websocket_too_big,      // a message longer than inspection.websocket_max_message_bytes (closed with 1009)
+    // HTTP/2 under inspection (h2/).
+    malformed_http2,  // a peer broke RFC 9113 (the connection ends with GOAWAY)
+    http2_flood,      // a client abused HTTP/2: rapid reset, CONTINUATION / PING / SETTINGS floods, an HPACK bomb
 };
-inline constexpr Reason kLastReason = Reason::websocket_too_big;
+inline constexpr Reason kLastReason = Reason::http2_flood;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

@@ -31,7 +31,8 @@ target_link_libraries(proxy_browser_tests PRIVATE test_support origin_support pr
                       Catch2::Catch2WithMain)
 add_dependencies(proxy_browser_tests proxy-node ca-service hsm-tool)
 foreach(browser_case IN ITEMS "explanation page|Chromium shows the explanation page*"
-                              "websocket|Chromium's WebSockets*")
+                              "websocket|Chromium's WebSockets*"
+                              "h2|Chromium loads an HTTP/2 page*")
   string(REPLACE "|" ";" parts "${browser_case}")
   list(GET parts 0 label)
   list(GET parts 1 filter)
@@ -47,3 +48,10 @@ target_link_libraries(proxy_websocket_tests PRIVATE test_support origin_support 
                       Catch2::Catch2WithMain)
 add_dependencies(proxy_websocket_tests proxy-node ca-service hsm-tool)
 catch_discover_tests(proxy_websocket_tests TEST_PREFIX "proxy-websocket:" PROPERTIES LABELS integration)
+
+# HTTP/2 under inspection (proxy-node/h2/) with nginx as the origin and curl --http2.
+add_executable(proxy_h2_tests proxy_h2_test.cpp)
+target_link_libraries(proxy_h2_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
+                      Catch2::Catch2WithMain)
+add_dependencies(proxy_h2_tests proxy-node ca-service hsm-tool)
+catch_discover_tests(proxy_h2_tests TEST_PREFIX "proxy-h2:" PROPERTIES LABELS integration)

@@ -5,6 +5,7 @@
 // leaves the machine.
 
 #include "proxy_harness.hpp"
+#include "support/nginx_origin.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 #include "websocket_peer.hpp"
@@ -140,4 +141,42 @@ TEST_CASE("Chromium's WebSockets through the node (wss:// and ws://): a clean me
             rec.value("detail", "").find("websocket text message from the client") != std::string::npos)
             ++blocked;
     CHECK(blocked == 10);
+}
+
+TEST_CASE("Chromium loads an HTTP/2 page and its script from nginx through the node, h2 on both sides, 5 of 5",
+          "[proxy][browser][h2]") {
+    const TestCa& ca = TestCa::shared();
+    OriginPki pki;
+    const auto dir = work_dir("h2");
+    pki.write_root(dir / "origin-root.pem");
+    const OriginCert cert = pki.issue(valid_for({"h2.test.example"}));
+    OriginServer upload_backend(cert);
+    NginxOrigin nginx(cert, dir / "nginx", upload_backend.port());
+    // The script is a second stream; what it writes shows it arrived whole.
+    nginx.put("index.html",
+              "<!DOCTYPE html><html><body><p>page over h2</p><p id=\"s\"></p>"
+              "<script src=\"/app.js\"></script></body></html>\n");
+    nginx.put("app.js", "// " + std::string(20000, 'x') + "\ndocument.getElementById('s').textContent = 'script ran';\n");
+    CaService service(ca, work_dir("h2-ca"));
+    ProxyOptions o;
+    o.hosts["h2.test.example"] = "127.0.0.1";
+    ProxyNode proxy(ca, service.port(), work_dir("h2-node"), dir / "origin-root.pem", o);
+    Browser browser(ca.dir / "pki/root-ca.pem");
+    const std::string url = "https://h2.test.example:" + std::to_string(nginx.port()) + "/index.html";
+    int ok = 0;
+    std::string last;
+    for (int i = 0; i < 5; ++i) {
+        auto r = browser.dump_dom(proxy, url);
+        if (r.output.find("page over h2") != std::string::npos && r.output.find("script ran") != std::string::npos) ++ok;
+        else last = r.output;
+    }
+    INFO("a run without the page printed:\n" << last << proxy.log());
+    CHECK(ok == 5);
+    proxy.settle();
+    int h2 = 0;
+    for (const auto& rec : proxy.records())
+        if (rec.value("host", "") == "h2.test.example" && rec["client_tls"].value("alpn", "") == "h2" &&
+            rec["upstream_tls"].value("alpn", "") == "h2" && rec.value("reason", "") == "none")
+            ++h2;
+    CHECK(h2 >= 5);
 }

@@ -245,8 +245,9 @@ private:
 // (one TLS record for up to 16 KiB), so a test controls how a body is cut.
 class TunnelClient {
 public:
+    // `alpn`: one protocol to offer (e.g. "h2"), none when empty.
     TunnelClient(std::uint16_t proxy_port, std::uint16_t origin_port, const std::filesystem::path& root,
-                 const std::string& host) {
+                 const std::string& host, const std::string& alpn = "") {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -272,7 +273,19 @@ public:
         SSL_set_fd(ssl_.get(), fd_);
         SSL_set_tlsext_host_name(ssl_.get(), host.c_str());
         SSL_set1_host(ssl_.get(), host.c_str());
+        if (!alpn.empty()) {
+            std::string wire = std::string(1, static_cast<char>(alpn.size())) + alpn;
+            SSL_set_alpn_protos(ssl_.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                                static_cast<unsigned>(wire.size()));
+        }
         if (SSL_connect(ssl_.get()) != 1) throw std::runtime_error("TLS through the proxy failed");
+    }
+    // The protocol the proxy selected by ALPN ("" for none).
+    std::string alpn() const {
+        const unsigned char* p = nullptr;
+        unsigned n = 0;
+        SSL_get0_alpn_selected(ssl_.get(), &p, &n);
+        return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
     }
     ~TunnelClient() { ::close(fd_); }
 

@@ -735,16 +735,21 @@ TEST_CASE("non_http = tunnel relays other protocols uninspected, logged", "[prox
                ContainsSubstring("proxy_uninspected_connections_total 1"));
 }
 
-TEST_CASE("with inspection on, upstream ALPN is limited to http/1.1", "[proxy][inspect][alpn]") {
+TEST_CASE("upstream ALPN under inspection: h2 offered by default, http/1.1 alone with inspection.http2 = false",
+          "[proxy][inspect][alpn]") {
     auto& e = env();
-    auto& p = main_proxy();
     OriginServer h2(e.cert, {}, OriginOptions{1, "h2", false});
-    auto r = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(p.port()) + " -connect " +
-                kHost + ":" + std::to_string(h2.port()) + " -servername " + kHost +
-                " -alpn h2,http/1.1 -CAfile " + e.root().string() + " 2>&1");
-    INFO(r.output);
-    CHECK_THAT(r.output, ContainsSubstring("Verify return code: 0"));
-    CHECK(r.output.find("ALPN protocol: h2") == std::string::npos);
+    const auto alpn_through = [&](const ProxyNode& p) {
+        auto r = sh("echo | openssl s_client -proxy 127.0.0.1:" + std::to_string(p.port()) + " -connect " + kHost +
+                    ":" + std::to_string(h2.port()) + " -servername " + kHost + " -alpn h2,http/1.1 -CAfile " +
+                    e.root().string() + " 2>&1");
+        INFO(r.output);
+        CHECK_THAT(r.output, ContainsSubstring("Verify return code: 0"));
+        return r.output.find("ALPN protocol: h2") != std::string::npos;
+    };
+    CHECK(alpn_through(main_proxy()));
+    auto h1_only = e.proxy("h1-only", "http2 = false\n");
+    CHECK_FALSE(alpn_through(*h1_only));
 }
 
 TEST_CASE("[inspection] configuration is strict and names file and key", "[proxy][inspect][config]") {

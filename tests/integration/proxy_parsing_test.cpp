@@ -99,8 +99,9 @@ TEST_CASE("the proxy-node.toml hsm-setup writes loads; unknown keys and bad valu
     CHECK(c.name == "node-1");
     CHECK(c.ca_service.port != 0);
     CHECK(c.upstream.system_trust);
-    // The file lists h2, but [inspection] (on) reads HTTP/1.1 only, so h2 is not offered.
-    CHECK(c.upstream.alpn == std::vector<std::string>{"http/1.1"});
+    // [inspection] (on) reads HTTP/1.1 and h2: both stay offered.
+    CHECK(c.upstream.alpn == std::vector<std::string>{"h2", "http/1.1"});
+    CHECK(c.inspection.http2);
     CHECK(c.inspection.enabled);
     CHECK(c.inspection.eicar);
 

@@ -70,7 +70,6 @@ HttpReply curl_request(const TestCa& ca, const std::string& url, const std::stri
                        const std::string& method = "GET", const std::string& body = "",
                        const std::string& content_type = "application/json");
 
-std::uint16_t free_port();
 // A fresh EC P-256 public key, base64 DER SPKI, as a node would send it.
 std::string new_public_key_b64();
 std::string leaf_request_json(const std::vector<std::string>& names, const std::string& public_key_b64,

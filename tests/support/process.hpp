@@ -2,6 +2,7 @@
 // Running the project's real binaries and scripts from tests.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -48,6 +49,10 @@ private:
 double process_cpu_seconds(int pid = 0);
 
 std::filesystem::path make_temp_dir(const std::string& prefix);
+
+// A loopback TCP port free at this moment, for servers that cannot bind port 0 and report
+// it (another process may take it before they bind: callers retry on a failed start).
+std::uint16_t free_port();
 std::string read_file(const std::filesystem::path& p);
 
 }  // namespace testing_support

@@ -1,0 +1,30 @@
+#include "inspect/relay_policy.hpp"
+
+#include "http/text.hpp"
+
+#include <algorithm>
+
+namespace proxy::inspect {
+
+namespace {
+constexpr std::size_t kMaxLoggedPath = 200;
+}
+
+Verdict fail_closed(Verdict v) {
+    if (v.kind != Verdict::Kind::failed) return v;
+    return Verdict::block(std::string(kEngineUnavailableRule), v.rule + ": " + v.note);
+}
+
+bool is_stream_type(const InspectionSection& config, std::string_view content_type) {
+    const std::string_view media = http::trim_ows(content_type.substr(0, content_type.find(';')));
+    return std::any_of(config.stream_types.begin(), config.stream_types.end(),
+                       [&](const std::string& t) { return http::iequals(media, t); });
+}
+
+std::string loggable_path(std::string_view target) {
+    target = target.substr(0, target.find_first_of("?#"));
+    if (target.size() > kMaxLoggedPath) return std::string(target.substr(0, kMaxLoggedPath)) + "...";
+    return std::string(target);
+}
+
+}  // namespace proxy::inspect
