@@ -9,7 +9,15 @@
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 
+#include "h2/h2_relay.hpp"
 #include "inspect/rule_set.hpp"
+#include "tls/plain_stream.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -17,6 +25,7 @@
 #include <csignal>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <thread>
 
 using namespace testing_support;
@@ -387,6 +396,7 @@ Attack attack(const std::function<void(TunnelClient&)>& send,
               const std::function<bool(const std::string&)>& done = nullptr) {
     auto& p = attack_proxy();
     const int pid = p.child().pid();
+    p.settle();  // earlier connections logged: the next record is this attack's
     const auto before = p.record_count(kHost);
     const double cpu_before = process_cpu_seconds(pid);
     Attack a;
@@ -539,4 +549,167 @@ TEST_CASE("HTTP/2 zero-window stall: bounded memory, ended at the idle timeout t
     INFO(rec.dump());
     CHECK(rec.value("reason", "") == "none");
     CHECK_THAT(rec.value("detail", ""), ContainsSubstring("closed after limits.idle_timeout_seconds without traffic"));
+}
+
+// ---- the relay's asynchronous verdicts, in process: curl (h2c) -> h2_relay -> nginx (h2c) ----
+
+namespace {
+
+using proxy::inspect::Inspection;
+using proxy::inspect::MessageInfo;
+using proxy::inspect::Verdict;
+
+// Engine threads, joined before the io_context they post to goes away.
+struct EngineThreads {
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    ~EngineThreads() {
+        std::lock_guard lock(mu);
+        for (auto& t : threads) t.join();
+    }
+};
+
+// An engine that answers from another thread after `delay` (block for a response to a path
+// that contains "block"), or never (`silent`).
+class LateInspection final : public Inspection {
+public:
+    LateInspection(EngineThreads& threads, std::chrono::milliseconds delay, bool silent, bool block)
+        : threads_(threads), delay_(delay), silent_(silent), block_(block) {}
+    Verdict body(std::span<const std::uint8_t>) override { return Verdict::undecided(); }
+    void finish(Completion done) override {
+        if (silent_) return;
+        std::lock_guard lock(threads_.mu);
+        threads_.threads.emplace_back([done = std::move(done), d = delay_, block = block_] {
+            std::this_thread::sleep_for(d);
+            done(block ? Verdict::block("late-rule") : Verdict::allow());
+        });
+    }
+
+private:
+    EngineThreads& threads_;
+    std::chrono::milliseconds delay_;
+    bool silent_, block_;
+};
+
+class LateInspector final : public proxy::inspect::Inspector {
+public:
+    LateInspector(EngineThreads& threads, std::chrono::milliseconds delay, bool silent)
+        : threads_(threads), delay_(delay), silent_(silent) {}
+    std::unique_ptr<Inspection> begin(const MessageInfo& info) const override {
+        const bool block = info.direction == proxy::inspect::Direction::response &&
+                           info.target.find("block") != std::string_view::npos;
+        return std::make_unique<LateInspection>(threads_, delay_, silent_, block);
+    }
+
+private:
+    EngineThreads& threads_;
+    std::chrono::milliseconds delay_;
+    bool silent_;
+};
+
+// h2_relay on loopback between plain TCP streams: every accepted connection is relayed to
+// nginx's h2c port.
+class InProcessRelay {
+public:
+    InProcessRelay(std::uint16_t upstream_port, std::chrono::milliseconds delay, bool silent,
+                   std::uint32_t verdict_timeout_ms)
+        : upstream_port_(upstream_port), inspector_(engines_, delay, silent) {
+        config_.verdict_timeout_ms = verdict_timeout_ms;
+        acceptor_.listen();
+        asio::co_spawn(io_, serve(), asio::detached);
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~InProcessRelay() {
+        io_.stop();
+        thread_.join();
+    }
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port()) + path; }
+
+private:
+    asio::awaitable<void> serve() {
+        asio::error_code ec;
+        asio::ip::tcp::socket client = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        asio::co_spawn(io_, serve(), asio::detached);  // the next connection
+        asio::ip::tcp::socket upstream(io_);
+        co_await upstream.async_connect({asio::ip::address_v4::loopback(), upstream_port_},
+                                        asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        proxy::tls::PlainStream c(client), u(upstream);
+        std::uint64_t to_upstream = 0, to_client = 0;
+        const proxy::inspect::RelayParams params{config_, inspector_, metrics_, 64 * 1024, kHost,
+                                                 to_upstream, to_client, [] {}};
+        co_await proxy::h2::h2_relay(c, u, params);
+    }
+
+    std::uint16_t upstream_port_;
+    asio::io_context io_;
+    asio::ip::tcp::acceptor acceptor_{io_, {asio::ip::address_v4::loopback(), 0}};
+    proxy::InspectionSection config_;
+    proxy::InspectionMetrics metrics_;
+    EngineThreads engines_;  // joined once io_ has stopped, before it goes (declared after it)
+    LateInspector inspector_;
+    std::thread thread_;
+};
+
+// nghttp (nghttp2-client) over h2c with prior knowledge: all `urls` on one connection, -v
+// (frames and headers on stdout) unless `body` (then the bodies, in order, on stdout).
+// (curl 7.88 cannot multiplex with --http2-prior-knowledge: its second stream fails.)
+RunResult nghttp(const std::vector<std::string>& urls, bool body = false) {
+    std::vector<std::string> argv = {"nghttp", "-t", "30"};
+    if (!body) argv.insert(argv.end(), {"-v", "-n"});
+    argv.insert(argv.end(), urls.begin(), urls.end());
+    return run(argv, {}, std::chrono::seconds(60));
+}
+
+int count(const std::string& s, const std::string& what) {
+    int n = 0;
+    for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("HTTP/2 relay: verdicts that come later from another thread, and none (verdict_timeout_ms)",
+          "[proxy][h2][verdicts]") {
+    auto& e = env();
+    auto dir = make_temp_dir("splitca-h2-verdicts");
+    e.nginx.put("block-me.txt", "clean, but the engine says no\n");
+
+    SECTION("late allows: each message waits for its verdict, 30 streams at once all complete") {
+        InProcessRelay relay(e.nginx.h2c_port(), std::chrono::milliseconds(300), false, 30000);
+        const auto start = std::chrono::steady_clock::now();
+        auto r = nghttp({relay.url("/1m.bin")}, true);
+        const auto took = std::chrono::steady_clock::now() - start;
+        CHECK(r.exit_code == 0);
+        CHECK(r.output == e.one_mb);
+        CHECK(took >= std::chrono::milliseconds(600));  // request and response verdicts, 300 ms each
+
+        std::vector<std::string> urls;
+        for (int i = 0; i < 30; ++i) urls.push_back(relay.url("/1k.bin?n=" + std::to_string(i)));
+        r = nghttp(urls);
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK(count(r.output, ":status: 200") == 30);
+    }
+    SECTION("a late block: the block page on that stream, a sibling completes") {
+        InProcessRelay relay(e.nginx.h2c_port(), std::chrono::milliseconds(200), false, 30000);
+        auto r = nghttp({relay.url("/block-me.txt"), relay.url("/1k.bin")});
+        INFO(r.output);
+        CHECK(count(r.output, ":status: 403") == 1);
+        CHECK(count(r.output, "x-proxy-rule: late-rule") == 1);
+        CHECK(count(r.output, ":status: 200") == 1);
+        CHECK(nghttp({relay.url("/1k.bin")}, true).output == pattern(1024));
+    }
+    SECTION("an engine that never answers: blocked at verdict_timeout_ms as engine_unavailable (fail closed)") {
+        InProcessRelay relay(e.nginx.h2c_port(), std::chrono::milliseconds(0), true, 300);
+        const auto start = std::chrono::steady_clock::now();
+        auto r = nghttp({relay.url("/index.html")}, true);
+        const auto took = std::chrono::steady_clock::now() - start;
+        INFO(r.output);
+        CHECK_THAT(r.output, ContainsSubstring("inspection engine is unavailable"));
+        CHECK(took < std::chrono::seconds(5));
+    }
+    std::filesystem::remove_all(dir);
 }

@@ -34,6 +34,7 @@ NginxOrigin::NginxOrigin(const OriginCert& cert, const std::filesystem::path& di
     write_cert_and_key(cert, dir_ / "cert.pem", dir_ / "key.pem");
     for (int attempt = 0; attempt < 5; ++attempt) {
         port_ = free_port();
+        h2c_port_ = free_port();
         const std::string d = dir_.string();
         std::ofstream conf(dir_ / "nginx.conf");
         conf << "daemon off;\nmaster_process off;\nworker_processes 1;\npid " << d << "/nginx.pid;\n"
@@ -46,6 +47,7 @@ NginxOrigin::NginxOrigin(const OriginCert& cert, const std::filesystem::path& di
              << "  types { text/html html; text/plain txt; application/octet-stream bin; }\n"
              << "  keepalive_requests 100000;\n  http2_max_concurrent_streams 128;\n"
              << "  server {\n    listen 127.0.0.1:" << port_ << " ssl http2;\n"
+             << "    listen 127.0.0.1:" << h2c_port_ << " http2;\n"
              << "    ssl_certificate " << d << "/cert.pem;\n    ssl_certificate_key " << d << "/key.pem;\n"
              << "    ssl_protocols TLSv1.2 TLSv1.3;\n    root " << d << "/www;\n"
              << "    location = /upload { client_max_body_size 0; proxy_pass https://127.0.0.1:" << upload_backend
@@ -56,9 +58,10 @@ NginxOrigin::NginxOrigin(const OriginCert& cert, const std::filesystem::path& di
             std::vector<std::string>{"/usr/sbin/nginx", "-p", d, "-c", (dir_ / "nginx.conf").string()},
             dir_ / "nginx.out");
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (std::chrono::steady_clock::now() < deadline && child_->running() && !accepting(port_))
+        while (std::chrono::steady_clock::now() < deadline && child_->running() &&
+               !(accepting(port_) && accepting(h2c_port_)))
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (child_->running() && accepting(port_)) return;
+        if (child_->running() && accepting(port_) && accepting(h2c_port_)) return;
         child_.reset();
     }
     throw std::runtime_error("nginx did not start; see " + (dir_ / "error.log").string());

@@ -25,6 +25,8 @@ public:
     NginxOrigin& operator=(const NginxOrigin&) = delete;
 
     std::uint16_t port() const { return port_; }
+    // The same server in cleartext HTTP/2 (h2c, prior knowledge), for relays tested without TLS.
+    std::uint16_t h2c_port() const { return h2c_port_; }
     std::filesystem::path root() const { return dir_ / "www"; }
     // Writes a file under the document root.
     void put(const std::string& name, const std::string& content) const;
@@ -32,6 +34,7 @@ public:
 private:
     std::filesystem::path dir_;
     std::uint16_t port_ = 0;
+    std::uint16_t h2c_port_ = 0;
     std::unique_ptr<Child> child_;
 };
 
