@@ -154,6 +154,7 @@ struct Peer {
     double tokens = kControlBurst;           // the control-frame bucket
     std::chrono::steady_clock::time_point refilled = std::chrono::steady_clock::now();
     unsigned oversized_headers = 0;
+    std::uint64_t frames = 0;  // received
 };
 
 class Relay {
@@ -253,6 +254,7 @@ public:
         Peer& peer = *static_cast<Peer*>(user_data);
         Relay& r = *peer.relay;
         const std::uint8_t type = frame->hd.type;
+        ++peer.frames;
         const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
         if (type == NGHTTP2_PING || type == NGHTTP2_SETTINGS || type == NGHTTP2_PRIORITY ||
             (type == NGHTTP2_DATA && frame->hd.length == 0 && !end_stream)) {
@@ -302,8 +304,15 @@ public:
             return 0;
         Relay& r = *peer.relay;
         peer.terminated = true;
-        if (!peer.client || r.abuse_noted_ || (r.outcome_.reason != Reason::none && r.outcome_.reason != Reason::inspection))
+        if (r.abuse_noted_ || (r.outcome_.reason != Reason::none && r.outcome_.reason != Reason::inspection))
             return 0;
+        if (!peer.client) {
+            r.outcome_.reason = Reason::malformed_http2;
+            r.outcome_.detail = std::string("server HTTP/2: the node sent GOAWAY ") +
+                                nghttp2_http2_strerror(frame->goaway.error_code) +
+                                (peer.frames == 0 ? " (the server selected h2 but does not speak it)" : "");
+            return 0;
+        }
         if (r.client_rst_frames_ >= kResetBurst) {
             r.abuse_noted_ = true;
             r.outcome_.reason = Reason::http2_flood;
@@ -942,6 +951,11 @@ private:
     void upstream_ended(const std::string&) {
         if (upstream_ending_) return;
         upstream_ending_ = true;
+        if (upstream_.frames == 0 && outcome_.reason == Reason::none && !client_.broken && !client_.over) {
+            // It selected h2 by ALPN but never spoke it (not even its SETTINGS).
+            outcome_.reason = Reason::malformed_http2;
+            outcome_.detail = "server HTTP/2: the server selected h2 but ended without speaking it (no SETTINGS)";
+        }
         std::vector<Stream*> open;
         for (auto& [id, s] : streams_) open.push_back(s.get());
         for (Stream* s : open) {

@@ -374,6 +374,27 @@ TEST_CASE("HTTP/2 off (inspection.http2 = false): an h2 client is served over HT
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("HTTP/2: an origin that selects h2 but speaks HTTP/1.1 gets its streams reset, logged malformed_http2",
+          "[proxy][h2]") {
+    auto& e = env();
+    auto& p = main_proxy();
+    OriginServer liar(e.cert, {}, OriginOptions{1, "h2", false});  // ALPN h2, then HTTP/1.1
+    auto dir = make_temp_dir("splitca-h2-liar");
+    p.settle();
+    const auto before = p.record_count(kHost);
+    auto r = curl_h2(p, {"https://" + std::string(kHost) + ":" + std::to_string(liar.port()) + "/anything"}, dir);
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK(r.output.find("2 200") == std::string::npos);
+    auto rec = p.record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    INFO(rec.dump());
+    CHECK(rec.value("reason", "") == "malformed_http2");
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("server HTTP/2"));
+    served_meanwhile(p);
+    std::filesystem::remove_all(dir);
+}
+
 // ---- attacks: the node stays up, its CPU stays bounded, another client is served ----
 
 namespace {

@@ -45,7 +45,7 @@ NginxOrigin::NginxOrigin(const OriginCert& cert, const std::filesystem::path& di
              << "  fastcgi_temp_path " << d << "/tmp/fastcgi;\n  uwsgi_temp_path " << d << "/tmp/uwsgi;\n"
              << "  scgi_temp_path " << d << "/tmp/scgi;\n"
              << "  types { text/html html; text/plain txt; application/octet-stream bin; }\n"
-             << "  keepalive_requests 100000;\n  http2_max_concurrent_streams 128;\n"
+             << "  keepalive_requests 100000000;\n  http2_max_concurrent_streams 128;\n"
              << "  server {\n    listen 127.0.0.1:" << port_ << " ssl http2;\n"
              << "    listen 127.0.0.1:" << h2c_port_ << " http2;\n"
              << "    ssl_certificate " << d << "/cert.pem;\n    ssl_certificate_key " << d << "/key.pem;\n"
