@@ -56,13 +56,6 @@ constexpr std::uint64_t kResetsPerSecond = 33;
 // What one write gathers from a session.
 constexpr std::size_t kWriteGather = 64 * 1024;
 
-void stop_socket(asio::ip::tcp::socket& s) {
-    asio::error_code ec;
-    if (!s.is_open()) return;
-    s.shutdown(asio::socket_base::shutdown_both, ec);
-    s.cancel(ec);
-}
-
 struct SessionDeleter {
     void operator()(nghttp2_session* s) const { nghttp2_session_del(s); }
 };
@@ -477,7 +470,7 @@ private:
         // This side is done: a clean close if it still can take one, then the socket.
         if (!peer.broken) co_await peer.stream->close_notify();
         peer.broken = true;
-        stop_socket(peer.stream->socket());
+        tls::abort_socket(peer.stream->socket());
         signal_both();
     }
 
@@ -517,7 +510,7 @@ private:
         if (peer.client) {
             end_upstream();
             upstream_.broken = upstream_.broken || upstream_.over;
-            if (upstream_.over) stop_socket(upstream_.stream->socket());
+            if (upstream_.over) tls::abort_socket(upstream_.stream->socket());
         } else {
             upstream_ended("the server closed the connection");
         }

@@ -44,13 +44,6 @@ using namespace asio::experimental::awaitable_operators;
 // of a reset.
 constexpr std::uint64_t kMaxDiscardBytes = 4 << 20;
 
-void stop_socket(asio::ip::tcp::socket& s) {
-    asio::error_code ec;
-    if (!s.is_open()) return;
-    s.shutdown(asio::socket_base::shutdown_both, ec);
-    s.cancel(ec);
-}
-
 // The engine's final verdict. An engine that answers inline (the rule set) costs no
 // suspension and no timer; one that answers later, from any thread, wakes this coroutine
 // through a timer on its own executor, or the timer's deadline (inspection.verdict_timeout_ms)
@@ -508,7 +501,7 @@ private:
         if (msg.forwarded) {
             // Part of the upload went out: the server must not get the rest. A page is
             // still possible if nothing of this request's response has been sent.
-            stop_socket(upstream_.socket());
+            tls::abort_socket(upstream_.socket());
             if (outstanding_.size() == 1 && !response_busy_) {
                 co_await deliver_page(v.rule, true);
             } else {
@@ -541,7 +534,7 @@ private:
 
     awaitable<void> deliver_page() {
         ended_ = true;
-        stop_socket(upstream_.socket());
+        tls::abort_socket(upstream_.socket());
         const std::string page = std::move(*pending_page_);
         pending_page_.reset();
         const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(page.data()),
@@ -850,7 +843,7 @@ private:
             const tls::IoStatus st = co_await upstream_.write_all(frame);
             if (st == tls::IoStatus::ok) co_await upstream_.close_notify();
         }
-        stop_socket(upstream_.socket());
+        tls::abort_socket(upstream_.socket());
         if (client_free) {
             const auto frame = websocket::close_frame(code, close_reason, false);
             const tls::IoStatus st = co_await client_.write_all(frame);
@@ -873,8 +866,8 @@ private:
 
     void abort_both() {
         ended_ = true;
-        stop_socket(client_.socket());
-        stop_socket(upstream_.socket());
+        tls::abort_socket(client_.socket());
+        tls::abort_socket(upstream_.socket());
     }
 
     tls::ByteStream& client_;

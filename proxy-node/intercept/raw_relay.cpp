@@ -26,8 +26,8 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, tcp::socket& othe
             asio::error_code wec;
             co_await asio::async_write(to, asio::buffer(buf.data(), n), asio::redirect_error(asio::use_awaitable, wec));
             if (wec) {
-                abort_socket(other_a);
-                abort_socket(other_b);
+                tls::abort_socket(other_a);
+                tls::abort_socket(other_b);
                 co_return;
             }
         }
@@ -38,8 +38,8 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, tcp::socket& othe
         }
         if (ec) {
             // Reset or timeout: neither side is told a clean end that did not happen.
-            abort_socket(other_a);
-            abort_socket(other_b);
+            tls::abort_socket(other_a);
+            tls::abort_socket(other_b);
             co_return;
         }
     }

@@ -616,8 +616,8 @@ private:
                     co_await to.end_sending();  // a clean close_notify is passed on as one
                 } else {
                     // A truncated or broken stream is not dressed up as a clean close.
-                    abort_socket(client_);
-                    abort_socket(upstream_);
+                    tls::abort_socket(client_);
+                    tls::abort_socket(upstream_);
                 }
                 co_return;
             }
@@ -631,8 +631,8 @@ private:
             watchdog_->touch();
             count += n;
             if (co_await to.write_all({buf.data(), n}) != tls::IoStatus::ok) {
-                abort_socket(client_);
-                abort_socket(upstream_);
+                tls::abort_socket(client_);
+                tls::abort_socket(upstream_);
                 co_return;
             }
         }
@@ -719,8 +719,8 @@ private:
             const std::size_t mine = body->take({buf.data(), n});
             if (!body->error().empty()) {
                 finish(decision::kFailed, Reason::malformed_request, "the request body's framing is broken: " + body->error());
-                abort_socket(client_);
-                abort_socket(upstream_);
+                tls::abort_socket(client_);
+                tls::abort_socket(upstream_);
                 co_return;
             }
             rec_.bytes_client_to_upstream += mine;

@@ -2,13 +2,6 @@
 
 namespace proxy {
 
-void abort_socket(asio::ip::tcp::socket& socket) {
-    asio::error_code ec;
-    if (!socket.is_open()) return;
-    socket.shutdown(asio::socket_base::shutdown_both, ec);
-    socket.cancel(ec);
-}
-
 void Watchdog::watch(asio::ip::tcp::socket* socket) {
     for (auto& s : sockets_)
         if (s == nullptr || s == socket) {
@@ -54,7 +47,7 @@ void Watchdog::on_timer(unsigned generation) {
     }
     expired_ = true;
     for (auto* s : sockets_)
-        if (s != nullptr) abort_socket(*s);
+        if (s != nullptr) tls::abort_socket(*s);
 }
 
 }  // namespace proxy

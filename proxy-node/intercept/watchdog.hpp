@@ -4,6 +4,8 @@
 // deadline that every read pushes back. When it passes, the connection's sockets are shut
 // down (not closed: OpenSSL still holds the descriptors), which ends every pending wait.
 
+#include "tls/byte_stream.hpp"
+
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -43,7 +45,5 @@ private:
     unsigned generation_ = 0;
 };
 
-// Ends every pending operation on the socket without releasing its descriptor.
-void abort_socket(asio::ip::tcp::socket& socket);
 
 }  // namespace proxy

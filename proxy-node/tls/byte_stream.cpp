@@ -34,4 +34,11 @@ asio::awaitable<void> ByteStream::end_sending() {
     socket().shutdown(asio::socket_base::shutdown_send, ec);
 }
 
+void abort_socket(asio::ip::tcp::socket& socket) {
+    asio::error_code ec;
+    if (!socket.is_open()) return;
+    socket.shutdown(asio::socket_base::shutdown_both, ec);
+    socket.cancel(ec);
+}
+
 }  // namespace proxy::tls

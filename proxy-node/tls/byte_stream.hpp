@@ -47,4 +47,9 @@ public:
     asio::awaitable<void> end_sending();
 };
 
+// Ends every pending operation on the socket (shut down both ways, cancelled) without
+// releasing its descriptor (OpenSSL may still hold it): how the relays and the watchdog stop
+// a connection.
+void abort_socket(asio::ip::tcp::socket& socket);
+
 }  // namespace proxy::tls
