@@ -21,8 +21,19 @@
 // Last line (proxy divided by direct):
 //   ratio cached=<x> forging=<y> bulk=<z> bulk_inspected=<b> cached_inspected=<c>
 //         h2_cached=<d> h2_bulk=<e> h2_multiplexed=<f>
+//
+// --icap instead compares, in one run, three nodes on the same origin: inspection off, the
+// integrated rule set, and the rule set plus ICAP to a real engine (c-icap's virus_scan on
+// clamd, started here with a test signature database; tests/support/clamav_icap): small
+// objects (4 KiB, keep-alive, requests/s) and a bulk download (MB/s), each with the node's
+// own CPU per message (or per MB). Last line:
+//   icap small_rps_ratio=<icap/rules> small_cpu_ratio=<icap/rules>
+//        small_cpu_ratio_same_rate=<icap / rules paced to the ICAP path's rate> bulk_cpu_ratio=<icap/rules>
+// The target: small_cpu_ratio <= 1.3 (the engine, not the proxy, is the bottleneck). CPU
+// per message falls with load, so the rule set is also measured at the ICAP path's rate.
 
 #include "support/bench_ca.hpp"
+#include "support/clamav_icap.hpp"
 #include "support/cpu_time.hpp"
 #include "support/process.hpp"
 #include "support/h2_client.hpp"
@@ -72,6 +83,7 @@ struct Options {
     std::filesystem::path ca_dir;  // existing hsm-setup directory; empty: temporary
     bool tls12 = false;            // the origin speaks TLS 1.2 at most
     int idle = 0;                  // intercepted connections held idle for the memory phase; 0: none
+    bool icap = false;             // the ICAP comparison instead of the other phases
 };
 
 Options parse(int argc, char** argv) {
@@ -90,10 +102,11 @@ Options parse(int argc, char** argv) {
         else if (a == "--ca-dir") o.ca_dir = next();
         else if (a == "--tls12") o.tls12 = true;
         else if (a == "--idle") o.idle = std::stoi(next());
+        else if (a == "--icap") o.icap = true;
         else {
             std::fprintf(stderr,
                          "usage: proxy-bench [--clients N] [--phase-ms MS] [--rounds R] [--forging-names N] "
-                         "[--bulk-mb MB] [--ca-dir DIR] [--tls12] [--idle N]\n");
+                         "[--bulk-mb MB] [--ca-dir DIR] [--tls12] [--idle N] [--icap]\n");
             std::exit(2);
         }
     }
@@ -411,6 +424,116 @@ RateResult metered(CpuCost& cost, int node_pid, int ca_pid, const std::function<
     return r;
 }
 
+// `clients` keep-alive connections each fetching `path` until `duration` passes; requests/s.
+// `pace` > 0: at most that many requests/s in all (each client keeps its share).
+RateResult keepalive_rate(const Path& p, std::uint16_t origin_port, const std::string& host, const std::string& path,
+                          int clients, std::chrono::milliseconds duration, double pace = 0) {
+    std::atomic<long long> done{0}, failed{0};
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t)
+        threads.emplace_back([&] {
+            std::vector<char> buf(16384);
+            auto c = std::make_unique<Connection>();
+            bool open = false;
+            const auto interval = std::chrono::duration_cast<Clock::duration>(
+                std::chrono::duration<double>(pace > 0 ? clients / pace : 0.0));
+            auto next = Clock::now();
+            while (Clock::now() - start < duration) {
+                if (pace > 0) {
+                    next += interval;
+                    std::this_thread::sleep_until(next);
+                }
+                if (!open) open = open_connection(p, origin_port, host, *c);
+                if (open && get(*c, host, path, buf, true) >= 0) {
+                    ++done;
+                } else {
+                    ++failed;
+                    c = std::make_unique<Connection>();
+                    open = false;
+                }
+            }
+        });
+    for (auto& t : threads) t.join();
+    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    return {static_cast<double>(done.load()) / secs, failed.load()};
+}
+
+// --icap: inspection off, the rule set, the rule set plus ICAP; rounds interleaved.
+struct IcapPaths {
+    const Path* off;
+    const Path* rules;
+    const Path* icap;
+    int off_pid, rules_pid, icap_pid;
+    std::vector<int> engine_pids;  // c-icap's processes and clamd
+};
+
+int icap_comparison(const Options& o, const IcapPaths& paths, std::uint16_t origin_port) {
+    const std::string host = "cached.bench.example";
+    const std::string small = "/bytes/4096";
+    const std::uint64_t bulk_bytes = std::min<std::uint64_t>(o.bulk_bytes, 256ULL << 20);
+    struct Figures {
+        std::vector<double> rps, node_us, engine_us, mbps, node_us_per_mb;
+        std::vector<double> paced_node_us;  // the rule set at the ICAP path's rate
+        long long failures = 0;
+    };
+    std::map<const Path*, Figures> f;
+    const std::vector<std::pair<const Path*, int>> order = {
+        {paths.off, paths.off_pid}, {paths.rules, paths.rules_pid}, {paths.icap, paths.icap_pid}};
+    for (const auto& [p, pid] : order) keepalive_rate(*p, origin_port, host, small, o.clients, std::chrono::milliseconds(500));
+    for (int round = 0; round < o.rounds; ++round)
+        for (const auto& [p, pid] : order) {
+            std::vector<int> pids{pid};
+            pids.insert(pids.end(), paths.engine_pids.begin(), paths.engine_pids.end());
+            const bench::CpuMeter meter(pids);
+            const RateResult r = keepalive_rate(*p, origin_port, host, small, o.clients, o.phase);
+            auto& fig = f[p];
+            fig.rps.push_back(r.per_second);
+            fig.failures += r.failures;
+            if (const auto us = meter.us_per_op(r.per_second); !us.empty()) {
+                fig.node_us.push_back(us[0]);
+                double engine = 0;
+                for (std::size_t i = 1; i < us.size(); ++i) engine += us[i];
+                fig.engine_us.push_back(engine);
+            }
+        }
+    // CPU per message falls with load (more work per wake-up): the rule set again at the
+    // rate the ICAP path reached, for a same-load comparison.
+    const double icap_rps = bench::median(f[paths.icap].rps);
+    for (int round = 0; round < o.rounds; ++round) {
+        const bench::CpuMeter meter({paths.rules_pid});
+        const RateResult r = keepalive_rate(*paths.rules, origin_port, host, small, o.clients, o.phase, icap_rps);
+        if (const auto us = meter.us_per_op(r.per_second); !us.empty()) f[paths.rules].paced_node_us.push_back(us[0]);
+    }
+    for (int round = 0; round < 2; ++round)
+        for (const auto& [p, pid] : order) {
+            const bench::CpuMeter meter({pid});
+            const double mbps = bulk_mbps(*p, origin_port, host, bulk_bytes);
+            auto& fig = f[p];
+            fig.mbps.push_back(mbps);
+            if (const auto us = meter.us_per_op(mbps); !us.empty()) fig.node_us_per_mb.push_back(us[0]);
+        }
+    for (const auto& [p, pid] : order) {
+        const auto& fig = f[p];
+        std::printf("icap    %-18s small %7.0f req/s (node %5.0f us/req, engine %5.0f us/req, failures %lld)   bulk %5.0f MB/s "
+                    "(node %5.0f us/MB)\n",
+                    p->name, bench::median(fig.rps), bench::median(fig.node_us),
+                    p == paths.icap ? bench::median(fig.engine_us) : 0.0, fig.failures, bench::median(fig.mbps),
+                    bench::median(fig.node_us_per_mb));
+    }
+    const auto& rules = f[paths.rules];
+    const auto& icap = f[paths.icap];
+    std::printf("icap    %-18s small at %.0f req/s (the ICAP path's rate): node %5.0f us/req\n", paths.rules->name, icap_rps,
+                bench::median(rules.paced_node_us));
+    std::printf("icap small_rps_ratio=%.2f small_cpu_ratio=%.2f small_cpu_ratio_same_rate=%.2f bulk_cpu_ratio=%.2f "
+                "(icap / rules; %d rounds of %lld ms, %d clients, bulk %llu MB)\n",
+                bench::median(icap.rps) / bench::median(rules.rps), bench::median(icap.node_us) / bench::median(rules.node_us),
+                bench::median(icap.node_us) / bench::median(rules.paced_node_us),
+                bench::median(icap.node_us_per_mb) / bench::median(rules.node_us_per_mb), o.rounds,
+                static_cast<long long>(o.phase.count()), o.clients, static_cast<unsigned long long>(bulk_bytes >> 20));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -531,6 +654,26 @@ int main(int argc, char** argv) try {
     run_rate(direct, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(via, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(inspected, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+
+    if (o.icap) {
+        testing_support::ClamavIcap engine(work / "clamav");
+        const std::uint16_t icap_port = testing_support::free_port(), icap_mgmt_port = testing_support::free_port();
+        auto icap_node = start_proxy("proxy-node-icap", icap_port, icap_mgmt_port,
+                                     "enabled = true\nmax_scan_bytes = " + std::to_string(o.bulk_bytes * 2) +
+                                         "\n[inspection.patterns]\n\"bench-marker\" = \"hex:deadbeefcafe\"\n"
+                                         "[icap.av]\nurl = \"" + engine.url() + "\"\n");
+        const Path icap_path{"proxy+rules+icap", proxy_ctx.get(), icap_port};
+        for (auto deadline = Clock::now() + std::chrono::seconds(30);
+             fetch(icap_path, origin.port(), "cached.bench.example", "/", buf) < 0;) {
+            if (!icap_node->running() || Clock::now() > deadline)
+                throw std::runtime_error("the ICAP node did not come up; see " + work.string());
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::printf("proxy-bench --icap: c-icap virus_scan + clamd at %s\n", engine.url().c_str());
+        return icap_comparison(o, {&via, &inspected, &icap_path, proxy->pid(), inspecting->pid(), icap_node->pid(),
+                                   engine.pids()},
+                               origin.port());
+    }
 
     const auto handshakes_before = upstream_handshakes(mgmt_port);
     Rounds cached_direct, cached_proxy, cached_inspected;

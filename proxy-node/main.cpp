@@ -8,6 +8,8 @@
 #include "certs/leaf_cache.hpp"
 #include "certs/leaf_key.hpp"
 #include "config/node_config.hpp"
+#include "inspect/engine_chain.hpp"
+#include "inspect/icap/icap_service.hpp"
 #include "inspect/rule_set.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
@@ -57,15 +59,32 @@ int main(int argc, char** argv) {
         proxy::access::Networks clients(config.allowed_clients);
         proxy::access::Networks denied_destinations(config.denied_destinations);
         proxy::bypass::BypassPolicy bypass(config.bypass);
-        std::unique_ptr<proxy::inspect::RuleSetInspector> inspector;
+        // Inspection: the integrated rule set, then each ICAP service (by name), as one chain
+        // when there are ICAP services.
+        std::shared_ptr<const proxy::inspect::Inspector> inspector;
+        proxy::icap::IcapEngines icap(config, log);
         if (config.inspection.enabled) {
-            inspector = std::make_unique<proxy::inspect::RuleSetInspector>(config.inspection);
-            metrics.inspection.declare_rules(inspector->rule_names());
+            auto rules = std::make_shared<proxy::inspect::RuleSetInspector>(config.inspection);
+            auto rule_names = rules->rule_names();
+            inspector = rules;
+            if (!config.icap.empty()) {
+                icap.start();
+                std::vector<proxy::inspect::Engine> engines{{"rules", rules, proxy::inspect::OnEngineError::block}};
+                for (const auto& e : icap.engines()) {
+                    engines.push_back({e.rule, e.inspector,
+                                       e.on_error_allow ? proxy::inspect::OnEngineError::allow : proxy::inspect::OnEngineError::block});
+                    rule_names.push_back(e.rule);
+                }
+                inspector = std::make_shared<proxy::inspect::EngineChain>(std::move(engines));
+            }
+            metrics.inspection.declare_rules(rule_names);
         }
         proxy::access::ClientSlots client_slots(config.limits.max_connections_per_client);
         proxy::ProxyContext ctx{config, ca, leaves, upstream, client_tls, metrics, log,
-                                clients, denied_destinations, bypass, client_slots, inspector.get()};
+                                clients, denied_destinations, bypass, client_slots, inspector.get(),
+                                config.icap.empty() ? nullptr : &icap};
         int rc = proxy::run_proxy(ctx);
+        icap.stop();  // its transactions end with the relays that waited for them
         ca.stop();  // before the cache its callbacks complete into goes away
         return rc;
     } catch (const std::exception& e) {

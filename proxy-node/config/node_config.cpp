@@ -1,5 +1,6 @@
 #include "config/node_config.hpp"
 
+#include "inspect/icap/icap_protocol.hpp"
 #include "ossl/encoding.hpp"
 #include "settings/toml_reader.hpp"
 
@@ -258,6 +259,55 @@ void load_inspection(const Reader& r, NodeConfig& c) {
     }
 }
 
+// [icap.NAME] tables, one per ICAP service.
+void load_icap(const Reader& r, const toml::table& root, NodeConfig& c) {
+    const auto* icap = root.get("icap");
+    if (icap == nullptr) return;
+    if (!icap->is_table()) r.fail("icap", "must be tables [icap.NAME], one per ICAP service");
+    for (const auto& [key, node] : *icap->as_table()) {
+        IcapServiceSection s;
+        s.name = std::string(key.str());
+        const std::string at = "icap." + s.name;
+        if (!node.is_table()) r.fail(at, "must be a table with url = \"icap://host:port/service\"");
+        if (s.name.empty() || s.name.size() > 32 || !std::all_of(s.name.begin(), s.name.end(), [](unsigned char ch) {
+                return std::islower(ch) || std::isdigit(ch) || ch == '-' || ch == '_';
+            }))
+            r.fail(at, "the service name must be 1-32 characters of a-z, 0-9, '-' or '_'");
+        r.only_keys(at, {"url", "mode", "on_error", "tls_ca_file", "connect_timeout_ms", "io_timeout_ms",
+                         "transaction_timeout_ms", "retry_interval_ms", "max_connections", "send_bodiless"});
+        s.url = r.string(at + ".url");
+        icap::ServiceUrl url;
+        try {
+            url = icap::parse_service_url(s.url);
+        } catch (const std::invalid_argument& e) {
+            r.fail(at + ".url", e.what());
+        }
+        const std::string mode = r.string(at + ".mode", "both");
+        if (mode == "reqmod") s.respmod = false;
+        else if (mode == "respmod") s.reqmod = false;
+        else if (mode != "both") r.fail(at + ".mode", "must be \"reqmod\", \"respmod\" or \"both\" (is '" + mode + "')");
+        const std::string on_error = r.string(at + ".on_error", "block");
+        if (on_error != "block" && on_error != "allow")
+            r.fail(at + ".on_error", "must be \"block\" (fail closed) or \"allow\" (is '" + on_error + "')");
+        s.on_error_allow = on_error == "allow";
+        s.tls_ca_file = r.existing_file(at + ".tls_ca_file", false);
+        if (url.tls && s.tls_ca_file.empty())
+            r.fail(at + ".tls_ca_file", "is required for icaps:// (the CA that issued the service's certificate)");
+        if (!url.tls && !s.tls_ca_file.empty())
+            r.fail(at + ".tls_ca_file", "is only for icaps:// URLs (this one is icap://, in the clear)");
+        s.connect_timeout = millis(r, at + ".connect_timeout_ms", s.connect_timeout);
+        s.io_timeout = millis(r, at + ".io_timeout_ms", s.io_timeout);
+        s.transaction_timeout = millis(r, at + ".transaction_timeout_ms", s.transaction_timeout);
+        s.retry_interval = millis(r, at + ".retry_interval_ms", s.retry_interval);
+        s.max_connections = static_cast<unsigned>(r.integer(at + ".max_connections", s.max_connections, 1, 1024));
+        s.send_bodiless = r.boolean(at + ".send_bodiless", s.send_bodiless);
+        c.icap.push_back(std::move(s));
+    }
+    if (!c.icap.empty() && !c.inspection.enabled)
+        r.fail("icap", "ICAP services are configured but [inspection] enabled = false: nothing would be sent to them");
+    std::sort(c.icap.begin(), c.icap.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+}
+
 }  // namespace
 
 
@@ -265,7 +315,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     const toml::table root = Reader::parse_file(file);
     const Reader r(root, file, "proxy-node/README.md");
     r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads", "access", "bypass",
-                     "inspection"});
+                     "inspection", "icap"});
     r.only_keys("node", {"name"});
     r.only_keys("listen", {"proxy", "management"});
     r.only_keys("ca_service", {"url", "server_ca", "certificate", "private_key", "connect_timeout_ms",
@@ -379,6 +429,7 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     c.denied_destinations = networks_at(r, "access.denied_destinations", access::default_denied_destinations());
     c.bypass = bypass_rules(r);
     load_inspection(r, c);
+    load_icap(r, root, c);
 
     c.connection_log = r.string("log.connections", "-");
     if (c.connection_log == "-") c.connection_log.clear();

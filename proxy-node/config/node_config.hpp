@@ -102,6 +102,26 @@ struct InspectionSection {
     std::size_t head_bytes = 64 * 1024;           // a decrypted request/response head
 };
 
+// [icap.NAME]: an external inspection engine reached over ICAP (RFC 3507), asked after the
+// integrated rule set (inspect/icap/icap_service.hpp).
+struct IcapServiceSection {
+    std::string name;                // the table's key; the rule "icap.NAME" in logs and metrics
+    std::string url;                 // icap://host[:port]/service, or icaps:// (TLS)
+    bool reqmod = true;              // mode = "both" (default), "reqmod" or "respmod"
+    bool respmod = true;
+    bool on_error_allow = false;     // on_error = "block" (default: fail closed) or "allow"
+    std::filesystem::path tls_ca_file;  // icaps://: the CA that issued the service's certificate
+    std::chrono::milliseconds connect_timeout{2000};
+    std::chrono::milliseconds io_timeout{10000};         // the engine silent while it owes bytes
+    std::chrono::milliseconds transaction_timeout{20000};  // from the message's end to the answer
+    std::chrono::milliseconds retry_interval{2000};      // OPTIONS again while the service is down
+    unsigned max_connections = 32;   // lowered to the service's Max-Connections
+    // Messages without a body (a GET, a 304): not sent by default (an anti-virus or DLP
+    // engine has nothing to scan); true sends them too (a URL-filtering engine wants every
+    // request in REQMOD).
+    bool send_bodiless = false;
+};
+
 struct NodeConfig {
     std::filesystem::path source;
     std::string name;
@@ -118,6 +138,7 @@ struct NodeConfig {
     std::vector<access::Network> denied_destinations = access::default_denied_destinations();
     bypass::BypassRules bypass;  // [bypass]
     InspectionSection inspection;
+    std::vector<IcapServiceSection> icap;  // in the order of their names
     unsigned worker_threads = 0;  // 0: one per CPU
     std::filesystem::path connection_log;  // empty: stdout
 };

@@ -135,6 +135,12 @@ struct VerdictSlot {
     asio::steady_timer timer;
 };
 
+// How an engine's thread wakes the relay when it has taken enough of a backlog
+// (Inspection::ready): a post to the relay's executor, ignored once the relay ended.
+struct EngineWake {
+    Relay* relay = nullptr;  // touched on the relay's executor only
+};
+
 struct Peer {
     Relay* relay = nullptr;
     bool client = false;  // the client's side (our server session) or the upstream's
@@ -173,11 +179,19 @@ public:
             slot->relay = nullptr;
             slot->timer.cancel();
         }
+        if (engine_wake_) engine_wake_->relay = nullptr;
     }
 
     awaitable<inspect::RelayOutcome> run() {
         const asio::any_io_executor ex = co_await asio::this_coro::executor;
         ex_ = ex;
+        engine_wake_ = std::make_shared<EngineWake>();
+        engine_wake_->relay = this;
+        wake_fn_ = [token = engine_wake_, ex] {
+            asio::post(ex, [token] {
+                if (token->relay != nullptr) token->relay->on_engine_ready();
+            });
+        };
         client_.wake.emplace(ex, asio::steady_timer::time_point::max());
         upstream_.wake.emplace(ex, asio::steady_timer::time_point::max());
         if (!make_sessions()) {
@@ -191,6 +205,7 @@ public:
             slot->relay = nullptr;
             slot->timer.cancel();
         }
+        engine_wake_->relay = nullptr;
         std::string counts = "h2: " + std::to_string(streams_seen_) + " stream" + (streams_seen_ == 1 ? "" : "s") +
                              ", " + std::to_string(blocked_) + " blocked, " + std::to_string(resets_client_) +
                              " reset by the client, " + std::to_string(resets_upstream_) + " by the server, " +
@@ -263,7 +278,7 @@ public:
         auto* s = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
         if (s == nullptr) return 0;
         if (peer.client) {
-            if (type == NGHTTP2_HEADERS && !s->request.started) r.start_message(*s, Direction::request);
+            if (type == NGHTTP2_HEADERS && !s->request.started) r.start_message(*s, Direction::request, end_stream);
             if (end_stream) r.end_message(*s, Direction::request);
             return 0;
         }
@@ -275,7 +290,7 @@ public:
                 r.forward_interim(*s);
                 return 0;
             }
-            r.start_message(*s, Direction::response);
+            r.start_message(*s, Direction::response, end_stream);
         }
         if (end_stream) r.end_message(*s, Direction::response);
         return 0;
@@ -355,6 +370,14 @@ public:
         auto it = streams_.find(slot.stream_id);
         if (it != streams_.end()) apply_verdict(*it->second, slot.dir, std::move(v));
         signal_both();
+    }
+
+    // An engine took enough of its backlog: the windows held back for it are returned.
+    void on_engine_ready() {
+        for (auto& [id, s] : streams_) {
+            return_owed(*s, Direction::request);
+            return_owed(*s, Direction::response);
+        }
     }
 
     void on_verdict_timeout(VerdictSlot& slot) {
@@ -565,7 +588,7 @@ private:
                (d == Direction::request ? " body of " : " body to ") + s.method + " " + s.path;
     }
 
-    void start_message(Stream& s, Direction d) {
+    void start_message(Stream& s, Direction d, bool no_body) {
         Half& h = half(s, d);
         h.started = true;
         MessageInfo info;
@@ -595,9 +618,13 @@ private:
         }
         info.method = s.method;
         info.target = s.target;
+        info.no_body = no_body;  // (a Content-Length of 0 below says so too)
         if (const std::string* len = find(h.headers, "content-length")) {
             std::uint64_t n = 0;
-            if (std::from_chars(len->data(), len->data() + len->size(), n).ec == std::errc()) info.content_length = n;
+            if (std::from_chars(len->data(), len->data() + len->size(), n).ec == std::errc()) {
+                info.content_length = n;
+                if (n == 0) info.no_body = true;
+            }
         }
         const std::string* type = find(h.headers, "content-type");
         info.content_type = type != nullptr ? std::string_view(*type) : std::string_view();
@@ -627,10 +654,7 @@ private:
             }
             if (v.kind == Verdict::Kind::allow) {
                 h.decided = true;
-                if (!v.note.empty()) {
-                    ++p_.metrics.over_limit;
-                    if (note_.empty()) note_ = describe(s, d) + ": " + v.note;
-                }
+                note_allow(s, d, v);
             }
         }
         h.pending.insert(h.pending.end(), bytes.begin(), bytes.end());
@@ -685,6 +709,29 @@ private:
         });
     }
 
+    // An allow that says something (a scan limit, an engine that failed with on_error =
+    // allow): the first such note goes into the log's detail.
+    void note_allow(Stream& s, Direction d, const Verdict& v) {
+        if (v.over_limit) ++p_.metrics.over_limit;
+        if (!v.note.empty() && note_.empty()) note_ = describe(s, d) + ": " + v.note;
+    }
+
+    bool engine_backlogged(Half& h) const { return h.inspection && !h.decided && !h.inspection->ready(wake_fn_); }
+
+    // The window for bytes that moved on while the engine lagged.
+    void return_owed(Stream& s, Direction d) {
+        Half& h = half(s, d);
+        if (h.synthetic || h.dropped || engine_backlogged(h)) return;
+        const std::size_t still_here = h.available();
+        if (h.unconsumed <= still_here) return;
+        const std::size_t owed = h.unconsumed - still_here;
+        h.unconsumed = still_here;
+        Peer& from = d == Direction::request ? client_ : upstream_;
+        const std::int32_t id = d == Direction::request ? s.client_id : s.upstream_id;
+        if (id >= 0) nghttp2_session_consume(from.session.get(), id, owed);
+        signal(from);
+    }
+
     void apply_verdict(Stream& s, Direction d, Verdict v) {
         Half& h = half(s, d);
         if (h.dropped || h.synthetic) return;
@@ -695,6 +742,8 @@ private:
         }
         h.verdict_ok = true;
         h.inspection.reset();
+        return_owed(s, d);
+        note_allow(s, d, v);
         if (!h.head_sent) release(s, d);
         else resume(s, d);
     }
@@ -756,12 +805,15 @@ private:
             std::memcpy(buf, h.pending.data() + h.offset, n);
             h.offset += n;
             if (!h.synthetic) {
-                // What moved on is returned to the sender's window.
-                const std::size_t give = std::min(n, h.unconsumed);
-                h.unconsumed -= give;
+                // What moved on is returned to the sender's window, unless the engine lags
+                // behind (then on_engine_ready returns it).
                 Peer& from = d == Direction::request ? client_ : upstream_;
-                nghttp2_session_consume(from.session.get(), d == Direction::request ? s.client_id : s.upstream_id,
-                                        give);
+                if (!engine_backlogged(h)) {
+                    const std::size_t give = std::min(n, h.unconsumed);
+                    h.unconsumed -= give;
+                    nghttp2_session_consume(from.session.get(), d == Direction::request ? s.client_id : s.upstream_id,
+                                            give);
+                }
                 (d == Direction::request ? p_.bytes_client_to_upstream : p_.bytes_upstream_to_client) += n;
                 p_.activity();
                 signal(from);
@@ -825,9 +877,8 @@ private:
         h.dropped = true;
         const bool started_to_client = s.response.head_sent;
         reset_upstream(s);
-        const bool engine = v.rule == inspect::kEngineUnavailableRule;
         if (!started_to_client) {
-            send_page(s, http::block_page(p_.host, v.rule, d == Direction::request, engine));
+            send_page(s, inspect::block_page_for(p_.host, v, d == Direction::request));
         } else {
             if (d == Direction::response) outcome_.detail += "; stream reset, the response had started";
             reset_client(s, NGHTTP2_INTERNAL_ERROR);
@@ -974,6 +1025,8 @@ private:
     std::size_t hold_budget_ = 0;
     std::size_t held_ = 0;  // body bytes held (not yet released) over all streams
     std::map<std::int32_t, std::unique_ptr<Stream>> streams_;  // by client stream id
+    std::shared_ptr<EngineWake> engine_wake_;
+    std::function<void()> wake_fn_;  // handed to Inspection::ready
     std::vector<std::shared_ptr<VerdictSlot>> slots_;          // verdicts still awaited
     bool upstream_goaway_ = false;
     bool upstream_ending_ = false;

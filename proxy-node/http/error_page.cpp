@@ -121,8 +121,4 @@ Page block_page(std::string_view host, std::string_view rule, bool upload, bool 
     return page;
 }
 
-std::string block_response(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable) {
-    return http1_response(block_page(host, rule, upload, engine_unavailable));
-}
-
 }  // namespace proxy::http

@@ -2,6 +2,7 @@
 // The HTTP answers the proxy itself gives: error pages that say what was wrong, with the
 // stable reason code in a header and in the body, and the CONNECT acknowledgement.
 
+#include "http/page.hpp"
 #include "upstream/reason.hpp"
 
 #include <string>
@@ -16,13 +17,6 @@ inline constexpr std::string_view kReasonHeader = "X-Proxy-Error";
 
 int status_for(Reason reason);
 
-// A page the proxy answers with, apart from its framing: HTTP/1.1 (the *_response
-// functions) or an HTTP/2 stream (h2/) carry the same status, headers and body.
-struct Page {
-    int status = 0;
-    std::vector<std::pair<std::string, std::string>> headers;  // lower-case names; no framing headers
-    std::string body;                                           // HTML
-};
 // An HTTP/1.1 response for `page`: its headers, Connection: close and Content-Length.
 std::string http1_response(const Page& page);
 
@@ -36,7 +30,5 @@ inline constexpr std::string_view kRuleHeader = "X-Proxy-Rule";
 // upload) and the rule; Connection: close. `engine_unavailable`: blocked because an
 // inspection engine could not decide (fail closed), which the page says instead of a match.
 Page block_page(std::string_view host, std::string_view rule, bool upload, bool engine_unavailable = false);
-std::string block_response(std::string_view host, std::string_view rule, bool upload,
-                           bool engine_unavailable = false);
 
 }  // namespace proxy::http

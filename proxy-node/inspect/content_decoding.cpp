@@ -202,6 +202,8 @@ public:
     }
 
     void finish(Completion done) override { inner_->finish(std::move(done)); }
+    Verdict timed_out() override { return inner_->timed_out(); }
+    bool ready(const std::function<void()>& wake) override { return inner_->ready(wake); }
 
 private:
     static constexpr std::size_t kRecent = 4096;

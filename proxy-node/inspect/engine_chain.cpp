@@ -16,7 +16,8 @@ struct ChainState {
     };
     std::mutex mu;
     std::vector<Part> parts;
-    std::string notes;      // engines that failed with on_error = allow
+    std::string notes;      // engines that failed with on_error = allow, and allows with a note
+    bool over_limit = false;  // an engine allowed past a scan limit
     std::size_t next = 0;   // finish(): the engine asked last
     bool answered = false;  // `done` was called (or the relay timed out)
     Inspection::Completion done;
@@ -28,13 +29,21 @@ struct ChainState {
             if (part.engine->on_error == OnEngineError::block)
                 return Verdict::block(std::string(kEngineUnavailableRule), what);
             part.done = true;
-            notes += (notes.empty() ? "uninspected by " : "; ") + what;
+            notes += (notes.empty() ? "" : "; ") + ("uninspected by " + what);
             return Verdict::allow();
         }
-        if (v.kind == Verdict::Kind::allow) part.done = true;
+        if (v.kind == Verdict::Kind::allow) {
+            part.done = true;
+            over_limit = over_limit || v.over_limit;
+            if (!v.note.empty()) notes += (notes.empty() ? "" : "; ") + part.engine->name + ": " + v.note;
+        }
         return v;
     }
-    Verdict allowed() const { return notes.empty() ? Verdict::allow() : Verdict::allow(notes); }
+    Verdict allowed() const {
+        Verdict v = notes.empty() ? Verdict::allow() : Verdict::allow(notes);
+        v.over_limit = over_limit;
+        return v;
+    }
 };
 
 // Asks engines from state->next on for their final verdicts, one after another.
@@ -103,6 +112,13 @@ public:
         return all_done ? state_->allowed() : Verdict::undecided();
     }
 
+    bool ready(const std::function<void()>& wake) override {
+        std::lock_guard lock(state_->mu);
+        for (auto& part : state_->parts)
+            if (!part.done && !part.inspection->ready(wake)) return false;
+        return true;
+    }
+
     void finish(Completion done) override {
         {
             std::lock_guard lock(state_->mu);
@@ -142,7 +158,8 @@ EngineChain::EngineChain(std::vector<Engine> engines) : engines_(std::move(engin
 std::unique_ptr<Inspection> EngineChain::begin(const MessageInfo& info) const {
     auto state = std::make_shared<ChainState>();
     state->parts.reserve(engines_.size());
-    for (const auto& e : engines_) state->parts.push_back({&e, e.inspector->begin(info), false});
+    for (const auto& e : engines_)
+        if (auto inspection = e.inspector->begin(info)) state->parts.push_back({&e, std::move(inspection), false});
     return std::make_unique<ChainInspection>(std::move(state));
 }
 

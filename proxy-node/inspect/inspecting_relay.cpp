@@ -85,6 +85,39 @@ awaitable<Verdict> final_verdict(Inspection& inspection, std::chrono::millisecon
     co_return out;
 }
 
+// Back-pressure from a slow engine (Inspection::ready): waits until it takes more of the
+// body, woken from its thread through a timer on this executor, or until `timeout` passes
+// (then the relay goes on; the engine's own limits decide what its lag means).
+struct ReadyWait {
+    explicit ReadyWait(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    bool woken = false;  // set on the relay's executor
+};
+
+awaitable<void> engine_ready(Inspection& inspection, std::chrono::milliseconds timeout) {
+    // The common case (the rule set, an engine keeping up) costs no timer: ask first with
+    // a wake that does nothing; one that is not ready is asked again with a real wake
+    // (which replaces the first, and sees a backlog that drained meanwhile).
+    static const std::function<void()> kNoWake = [] {};
+    if (inspection.ready(kNoWake)) co_return;
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::shared_ptr<ReadyWait> wait;
+    asio::error_code ec;
+    for (;;) {
+        wait = std::make_shared<ReadyWait>(ex);
+        const bool now = inspection.ready([wait] {
+            asio::post(wait->timer.get_executor(), [wait] {
+                wait->woken = true;
+                wait->timer.cancel();
+            });
+        });
+        if (now) co_return;
+        wait->timer.expires_after(timeout);
+        co_await wait->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!wait->woken) co_return;
+    }
+}
+
 // Coroutine style in this file, for GCC 12 (Debian 12), which miscompiles some forms: no
 // co_await inside a condition, a ternary or a short-circuit operator (await into a named
 // local, then test it); no by-value coroutine parameters with destructors; no objects with
@@ -312,6 +345,7 @@ private:
             ++p_.metrics.responses;
         }
         info.content_length = parser.content_length();
+        info.no_body = parser.framing() == http::BodyFraming::none || info.content_length == 0u;
         info.content_type = h.header("Content-Type").value_or("");
         // A stream by design (server-sent events and the like) never ends: held, its first
         // events would wait for hold_bytes. It is passed on as it comes, and still scanned.
@@ -345,10 +379,9 @@ private:
         }
         if (v.kind == Verdict::Kind::allow) {
             msg.decided = true;
-            if (!v.note.empty()) {
-                ++p_.metrics.over_limit;
-                if (outcome_.detail.empty()) outcome_.detail = describe(dir, msg) + ": " + v.note;
-            }
+            note_allow([&] { return describe(dir, msg); }, v);
+        } else {
+            co_await engine_ready(*msg.inspection, verdict_timeout());
         }
         co_return true;
     }
@@ -364,6 +397,7 @@ private:
         if (!msg.decided) {
             Verdict final = co_await final_verdict(*msg.inspection, verdict_timeout());
             v = std::move(final);
+            if (v.kind == Verdict::Kind::allow) note_allow([&] { return describe(dir, msg); }, v);
         }
         if (ended_) co_return false;
         if (v.blocked()) {
@@ -482,6 +516,15 @@ private:
         }
     }
 
+    // An allow that says something (a scan limit, an engine that failed with on_error =
+    // allow): the first such note goes into the log's detail.
+    // (`what` describes the message, built only when needed.)
+    template <class Describe>
+    void note_allow(const Describe& what, const Verdict& v) {
+        if (v.over_limit) ++p_.metrics.over_limit;
+        if (!v.note.empty() && outcome_.detail.empty()) outcome_.detail = what() + ": " + v.note;
+    }
+
     awaitable<bool> block(Direction dir, Message& msg, const Verdict& v) {
         outcome_.reason = Reason::inspection;
         outcome_.rule = v.rule;
@@ -495,7 +538,7 @@ private:
                 abort_both();
                 co_return false;
             }
-            co_await deliver_page(v.rule, false);
+            co_await deliver_page(v, false);
             co_return false;
         }
         if (msg.forwarded) {
@@ -503,7 +546,7 @@ private:
             // still possible if nothing of this request's response has been sent.
             tls::abort_socket(upstream_.socket());
             if (outstanding_.size() == 1 && !response_busy_) {
-                co_await deliver_page(v.rule, true);
+                co_await deliver_page(v, true);
             } else {
                 outcome_.detail += "; connection reset";
                 abort_both();
@@ -521,14 +564,14 @@ private:
     // The blocked request has been read to its end (or the drop limit): page now, or once
     // the responses to earlier pipelined requests have been passed on.
     awaitable<bool> refuse_request(Message& msg) {
-        pending_page_ = http::block_response(p_.host, msg.block.rule, true, msg.block.rule == kEngineUnavailableRule);
+        pending_page_ = http::http1_response(block_page_for(p_.host, msg.block, true));
         if (outstanding_.empty() && !response_busy_) co_await deliver_page();
         // else the response pump delivers it when the earlier responses are complete.
         co_return false;
     }
 
-    awaitable<void> deliver_page(const std::string& rule, bool upload) {
-        pending_page_ = http::block_response(p_.host, rule, upload, rule == kEngineUnavailableRule);
+    awaitable<void> deliver_page(const Verdict& v, bool upload) {
+        pending_page_ = http::http1_response(block_page_for(p_.host, v, upload));
         co_await deliver_page();
     }
 
@@ -655,10 +698,7 @@ private:
             s.verdict = std::move(v);
         } else if (v.kind == Verdict::Kind::allow) {
             s.decided = true;
-            if (!v.note.empty()) {
-                ++p_.metrics.over_limit;
-                if (outcome_.detail.empty()) outcome_.detail = ws_describe(dir, *s.parser) + ": " + v.note;
-            }
+            note_allow([&] { return ws_describe(dir, *s.parser); }, v);
         }
     }
 
@@ -794,6 +834,7 @@ private:
                 }
                 final = co_await final_verdict(*s.inspection, verdict_timeout());
                 if (ended_) co_return false;
+                if (final.kind == Verdict::Kind::allow) note_allow([&] { return ws_describe(dir, *s.parser); }, final);
                 if (final.blocked()) {
                     s.verdict = std::move(final);
                     co_await ws_block(dir, s);

@@ -7,6 +7,8 @@
 // engine over ICAP answers from its own connection). The relay that drives it decides
 // what the client sees (inspect/inspecting_relay.hpp).
 
+#include "http/page.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +41,9 @@ struct MessageInfo {
     int status = 0;                               // responses only
     std::optional<std::uint64_t> content_length;  // when framed by Content-Length (encoded size)
     std::string_view content_type;
+    // Known from the head: no body follows (an HTTP/1.1 request without Content-Length or
+    // chunking, a response to HEAD, a 204 or 304, HTTP/2 HEADERS that end the stream).
+    bool no_body = false;
 };
 
 struct Verdict {
@@ -55,14 +60,19 @@ struct Verdict {
     Kind kind = Kind::undecided;
     std::string rule;  // the rule that blocked (stable name for logs, metrics, the block page)
     std::string note;  // e.g. "scan limit reached" on an allow; never payload
+    // A block only: the engine's own page for the client (an ICAP service's answer), which
+    // a relay delivers instead of the node's block page while that is still possible.
+    std::shared_ptr<const http::Page> page;
+    // An allow only: the body went past a scan limit (max_scan_bytes), counted in metrics.
+    bool over_limit = false;
 
     static Verdict undecided() { return {}; }
-    static Verdict allow(std::string note = {}) { return {Kind::allow, {}, std::move(note)}; }
+    static Verdict allow(std::string note = {}) { return {Kind::allow, {}, std::move(note), nullptr}; }
     static Verdict block(std::string rule, std::string note = {}) {
-        return {Kind::block, std::move(rule), std::move(note)};
+        return {Kind::block, std::move(rule), std::move(note), nullptr};
     }
     static Verdict failed(std::string engine, std::string why) {
-        return {Kind::failed, std::move(engine), std::move(why)};
+        return {Kind::failed, std::move(engine), std::move(why), nullptr};
     }
     bool blocked() const { return kind == Kind::block; }
     bool decided() const { return kind != Kind::undecided; }
@@ -85,6 +95,14 @@ public:
     // instead (a late `done` is then ignored). An engine chain answers for the engine it
     // still waits on, by that engine's policy.
     virtual Verdict timed_out() { return Verdict::failed("inspection", "no verdict in time"); }
+    // Back-pressure from an engine slower than the transfer (an ICAP service that has a lot
+    // of this body still to take): false asks the relay to read no more of this message
+    // until `wake` is called (once, from any thread), then to ask again. The rule set is
+    // always ready.
+    virtual bool ready(const std::function<void()>& wake) {
+        (void)wake;
+        return true;
+    }
 };
 
 // The rule a block carries when an engine failed and its policy is to block (fail closed):
@@ -94,7 +112,9 @@ inline constexpr std::string_view kEngineUnavailableRule = "engine_unavailable";
 class Inspector {
 public:
     virtual ~Inspector() = default;
-    // Called for each message head; thread-safe (all workers share one Inspector).
+    // Called for each message head; thread-safe (all workers share one Inspector). An
+    // engine in an EngineChain may return nullptr: it has nothing to do with this message
+    // (an ICAP service for responses only, given a request); the chain skips it.
     virtual std::unique_ptr<Inspection> begin(const MessageInfo& info) const = 0;
 };
 

@@ -1,10 +1,16 @@
 #include "inspect/relay_policy.hpp"
 
+#include "http/error_page.hpp"
 #include "http/text.hpp"
 
 #include <algorithm>
 
 namespace proxy::inspect {
+
+http::Page block_page_for(std::string_view host, const Verdict& v, bool upload) {
+    if (v.page) return *v.page;
+    return http::block_page(host, v.rule, upload, v.rule == kEngineUnavailableRule);
+}
 
 namespace {
 constexpr std::size_t kMaxLoggedPath = 200;

@@ -4,6 +4,7 @@
 // being held, and how a request target appears in logs.
 
 #include "config/node_config.hpp"
+#include "http/page.hpp"
 #include "inspect/inspector.hpp"
 
 #include <string>
@@ -14,6 +15,11 @@ namespace proxy::inspect {
 // What a relay acts on: an engine failure that reaches it (no EngineChain mapped it by a
 // policy) blocks, fail closed, with rule engine_unavailable.
 Verdict fail_closed(Verdict v);
+
+// The page a client gets for a block: the engine's own (an ICAP service's) when it gave
+// one, else the node's block page for `host` (saying the engine is unavailable when that
+// is why). `upload`: the request was blocked.
+http::Page block_page_for(std::string_view host, const Verdict& v, bool upload);
 
 // The media type of `content_type` (before any parameter) is one of inspection.stream_types:
 // a stream by design (server-sent events and the like) that is never held.

@@ -63,7 +63,9 @@ public:
             const std::string note =
                 "body over max_scan_bytes (" + std::to_string(rules_.max_scan_bytes_) + ")";
             if (rules_.over_limit_block_) return Verdict::block(std::string(kScanLimitRule), note);
-            return Verdict::allow(note + ", rest not scanned");
+            Verdict v = Verdict::allow(note + ", rest not scanned");
+            v.over_limit = true;
+            return v;
         }
         // Nothing left that could block: no hash rule needs the whole body.
         if (rules_.patterns_.empty() && !md_) return Verdict::allow();

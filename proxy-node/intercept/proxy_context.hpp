@@ -7,6 +7,7 @@
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
 #include "config/node_config.hpp"
+#include "inspect/icap/icap_service.hpp"
 #include "inspect/inspector.hpp"
 #include "log/connection_log.hpp"
 #include "mgmt/metrics.hpp"
@@ -28,6 +29,7 @@ struct ProxyContext {
     bypass::BypassPolicy& bypass;           // what is tunnelled without decrypting
     access::ClientSlots& client_slots;              // connections held per client address
     const inspect::Inspector* inspector = nullptr;  // null: [inspection] enabled = false
+    const icap::IcapEngines* icap = nullptr;        // the [icap.NAME] services, for /healthz and /metrics
 };
 
 }  // namespace proxy

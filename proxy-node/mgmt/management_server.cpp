@@ -53,6 +53,19 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
                                 {"identity", ctx.ca.identity_status()},
                                 {"cached_names", ctx.leaves.size()},
                                 {"active_connections", ctx.metrics.connections_active.load()}};
+            // An ICAP service that is down is every node's (they share it) and its on_error
+            // decides what clients get: shown here, not a reason to leave the pool.
+            if (ctx.icap != nullptr) {
+                nlohmann::json services = nlohmann::json::array();
+                for (const auto& s : ctx.icap->status())
+                    services.push_back({{"service", s.name},
+                                        {"url", s.url},
+                                        {"state", s.up ? "up" : "down"},
+                                        {"istag", s.istag},
+                                        {"last_error", s.last_error},
+                                        {"transactions", s.allowed + s.allowed_204 + s.blocked + s.failed}});
+                j["icap"] = std::move(services);
+            }
             out = response(draining || revoked ? 503 : 200, "application/json", j.dump() + "\n");
         } else if (head->target == "/metrics") {
             // The node's identity as an info metric, so merged dashboards can tell nodes apart.
@@ -60,6 +73,7 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
                                "# TYPE proxy_node_info gauge\nproxy_node_info{node=\"" +
                                ctx.config.name + "\"} 1\n";
             text += render_prometheus(ctx.metrics, ctx.leaves, ctx.ca);
+            if (ctx.icap != nullptr) text += icap::render_prometheus(ctx.icap->status());
             out = response(200, "text/plain; version=0.0.4", text);
         } else {
             out = response(404, "text/plain", "not found\n");

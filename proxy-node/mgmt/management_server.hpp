@@ -6,6 +6,7 @@
 #include "ca_client/ca_client.hpp"
 #include "certs/leaf_cache.hpp"
 #include "config/node_config.hpp"
+#include "inspect/icap/icap_service.hpp"
 #include "mgmt/metrics.hpp"
 
 #include <asio/awaitable.hpp>
@@ -18,6 +19,7 @@ struct ManagementContext {
     Metrics& metrics;
     const LeafCache& leaves;
     const CaClient& ca;
+    const icap::IcapEngines* icap = nullptr;
 };
 
 asio::awaitable<void> serve_management(ManagementContext ctx, asio::ip::tcp::acceptor& acceptor);

@@ -230,7 +230,7 @@ int run_proxy(ProxyContext& ctx) {
     tcp::acceptor mgmt_acceptor = open_acceptor(main_io, cfg.management_listen, "listen.management");
 
     for (auto& acceptor : proxy_acceptors) asio::co_spawn(main_io, accept_loop(ctx, acceptor, workers), asio::detached);
-    asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca}, mgmt_acceptor), asio::detached);
+    asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca, ctx.icap}, mgmt_acceptor), asio::detached);
 
     // SIGHUP: the connection log is opened again by name (logrotate's postrotate step), so
     // lines go to the new file and the moved one can be compressed.

@@ -55,3 +55,11 @@ target_link_libraries(proxy_h2_tests PRIVATE test_support origin_support proxy_c
                       Catch2::Catch2WithMain)
 add_dependencies(proxy_h2_tests proxy-node ca-service hsm-tool)
 catch_discover_tests(proxy_h2_tests TEST_PREFIX "proxy-h2:" PROPERTIES LABELS integration)
+
+# ICAP (proxy-node/inspect/icap/) against c-icap + ClamAV and a misbehaving ICAP server.
+include(${PROJECT_SOURCE_DIR}/tests/support/icap.cmake)
+add_executable(proxy_icap_tests proxy_icap_test.cpp ${PROJECT_SOURCE_DIR}/tests/support/scripted_origin.cpp)
+target_link_libraries(proxy_icap_tests PRIVATE test_support origin_support icap_support proxy_core
+                      nlohmann_json::nlohmann_json Catch2::Catch2WithMain ZLIB::ZLIB)
+add_dependencies(proxy_icap_tests proxy-node ca-service hsm-tool)
+catch_discover_tests(proxy_icap_tests TEST_PREFIX "proxy-icap:" PROPERTIES LABELS integration)

@@ -4,6 +4,7 @@
 // sends (rapid reset, CONTINUATION flood, HPACK bomb, SETTINGS / PING floods, a zero window).
 
 #include "proxy_harness.hpp"
+#include "support/bodies.hpp"
 #include "support/digest.hpp"
 #include "support/nginx_origin.hpp"
 #include "support/origin_pki.hpp"
@@ -36,12 +37,6 @@ namespace {
 
 constexpr const char* kHost = "h2.test.example";
 
-std::string pattern(std::uint64_t n) {
-    std::string s(n, '\0');
-    for (std::uint64_t i = 0; i < n; ++i) s[i] = static_cast<char>(origin_pattern_byte(i));
-    return s;
-}
-
 struct Env {
     const TestCa& ca = TestCa::shared();
     OriginPki pki;
@@ -50,7 +45,7 @@ struct Env {
     OriginCert cert = pki.issue(valid_for({kHost}));
     OriginServer upload_backend{cert};
     NginxOrigin nginx{cert, dir / "nginx", upload_backend.port()};
-    std::string one_mb = pattern(1 << 20);
+    std::string one_mb = pattern_body(1 << 20);
     std::string eicar = proxy::inspect::eicar_test_string();
 
     Env() {
@@ -58,12 +53,12 @@ struct Env {
         nginx.put("index.html", "<!DOCTYPE html><html><body><p id=\"t\">hello over h2 from nginx</p></body></html>\n");
         nginx.put("1m.bin", one_mb);
         write_origin_pattern(nginx.root() / "100m.bin", 100ULL << 20);
-        nginx.put("1k.bin", pattern(1024));
+        nginx.put("1k.bin", pattern_body(1024));
         nginx.put("eicar.txt", eicar);
         // EICAR past hold_bytes: the response streams before the match, so its stream is reset.
-        nginx.put("late-eicar.bin", pattern(600 * 1024) + eicar);
+        nginx.put("late-eicar.bin", pattern_body(600 * 1024) + eicar);
         std::ofstream(dir / "eicar-upload", std::ios::binary) << std::string(1000, 'u') + eicar;
-        std::ofstream(dir / "clean-upload", std::ios::binary) << pattern(3 << 20);
+        std::ofstream(dir / "clean-upload", std::ios::binary) << pattern_body(3 << 20);
     }
     std::filesystem::path root() const { return ca.dir / "pki/root-ca.pem"; }
     std::string url(const std::string& path) const {
@@ -286,7 +281,7 @@ TEST_CASE("HTTP/2: 100 concurrent streams on one connection", "[proxy][h2]") {
         connects += std::stoi(l.substr(6, l.find(' ', 6) - 6));
     }
     CHECK(connects == 1);  // multiplexed on one connection
-    for (int i = 1; i < 100; i += 2) CHECK(read_file(dir / ("out-" + std::to_string(i))) == pattern(1024));
+    for (int i = 1; i < 100; i += 2) CHECK(read_file(dir / ("out-" + std::to_string(i))) == pattern_body(1024));
     auto rec = p.record_after(kHost, before);
     REQUIRE(rec.is_object());
     CHECK_THAT(rec.value("detail", ""), ContainsSubstring("h2: 100 streams, 0 blocked"));
@@ -721,7 +716,7 @@ TEST_CASE("HTTP/2 relay: verdicts that come later from another thread, and none 
         CHECK(count(r.output, ":status: 403") == 1);
         CHECK(count(r.output, "x-proxy-rule: late-rule") == 1);
         CHECK(count(r.output, ":status: 200") == 1);
-        CHECK(nghttp({relay.url("/1k.bin")}, true).output == pattern(1024));
+        CHECK(nghttp({relay.url("/1k.bin")}, true).output == pattern_body(1024));
     }
     SECTION("an engine that never answers: blocked at verdict_timeout_ms as engine_unavailable (fail closed)") {
         InProcessRelay relay(e.nginx.h2c_port(), std::chrono::milliseconds(0), true, 300);

@@ -3,6 +3,7 @@
 // an own TLS client (pipelining, uploads written in small TLS records).
 
 #include "proxy_harness.hpp"
+#include "support/bodies.hpp"
 #include "support/digest.hpp"
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
@@ -41,12 +42,6 @@ std::filesystem::path work_dir(const std::string& name) {
     return make_temp_dir("splitca-inspect-" + name);
 }
 
-std::string pattern_body(std::size_t n) {
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(origin_pattern_byte(i));
-    return s;
-}
-
 // Bodies the origin serves as /file/<name>?<mode>.
 std::map<std::string, std::string> make_bodies() {
     const std::string eicar = proxy::inspect::eicar_test_string();
@@ -65,20 +60,6 @@ std::map<std::string, std::string> make_bodies() {
     b["hashed"] = "a file known to be bad\n" + std::string(5000, 'h');
     b["hashed-plus"] = b["hashed"] + "x";
     return b;
-}
-
-std::string gzip(const std::string& in) {
-    z_stream z{};
-    deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&z, in.size()), '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_FINISH);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
 }
 
 std::string zstd(const std::string& in) {

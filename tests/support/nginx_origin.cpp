@@ -12,21 +12,6 @@
 
 namespace testing_support {
 
-namespace {
-
-bool accepting(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
-}  // namespace
-
 NginxOrigin::NginxOrigin(const OriginCert& cert, const std::filesystem::path& dir, std::uint16_t upload_backend)
     : dir_(dir) {
     std::filesystem::create_directories(dir_ / "www");
@@ -59,9 +44,9 @@ NginxOrigin::NginxOrigin(const OriginCert& cert, const std::filesystem::path& di
             dir_ / "nginx.out");
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (std::chrono::steady_clock::now() < deadline && child_->running() &&
-               !(accepting(port_) && accepting(h2c_port_)))
+               !(loopback_accepting(port_) && loopback_accepting(h2c_port_)))
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (child_->running() && accepting(port_) && accepting(h2c_port_)) return;
+        if (child_->running() && loopback_accepting(port_) && loopback_accepting(h2c_port_)) return;
         child_.reset();
     }
     throw std::runtime_error("nginx did not start; see " + (dir_ / "error.log").string());

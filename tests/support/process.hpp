@@ -53,6 +53,9 @@ std::filesystem::path make_temp_dir(const std::string& prefix);
 // A loopback TCP port free at this moment, for servers that cannot bind port 0 and report
 // it (another process may take it before they bind: callers retry on a failed start).
 std::uint16_t free_port();
+// A server accepts TCP connections on 127.0.0.1:`port` (readiness of a child that cannot
+// report its port).
+bool loopback_accepting(std::uint16_t port);
 std::string read_file(const std::filesystem::path& p);
 
 }  // namespace testing_support
