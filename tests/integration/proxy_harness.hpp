@@ -130,18 +130,20 @@ public:
         }
         return out;
     }
-    // How many records name `host` so far.
+    // How many records name `host` once the node handles no connection (so the count
+    // includes the connection the caller just finished with).
     std::size_t record_count(const std::string& host) const {
+        settle();
         std::size_t n = 0;
         for (const auto& r : records())
             if (r.value("host", "") == host) ++n;
         return n;
     }
-    // Waits (at most 3 s) until the node handles no connection: a connection's line is
+    // Waits (at most 10 s) until the node handles no connection: a connection's line is
     // written when the proxy finishes with it, which can be just after the client returned,
     // so a record read earlier may still be the previous connection's.
     void settle() const {
-        for (int i = 0; i < 60; ++i) {
+        for (int i = 0; i < 200; ++i) {
             auto h = run({"curl", "-s", "--max-time", "2", mgmt_url("/healthz")});
             if (h.output.find("\"active_connections\":0") != std::string::npos) return;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
