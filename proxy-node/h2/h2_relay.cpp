@@ -628,6 +628,11 @@ private:
         }
         const std::string* type = find(h.headers, "content-type");
         info.content_type = type != nullptr ? std::string_view(*type) : std::string_view();
+        std::vector<std::pair<std::string_view, std::string_view>> fields;
+        fields.reserve(h.headers.size());
+        for (const Header& f : h.headers)
+            if (!f.name.starts_with(':')) fields.emplace_back(f.name, f.value);
+        info.headers = fields;
         if (inspect::is_stream_type(p_.config, info.content_type)) h.holding = false;
         h.inspection = p_.inspector.begin(info);
         if (const std::string* coding = find(h.headers, "content-encoding"))
@@ -736,16 +741,57 @@ private:
         Half& h = half(s, d);
         if (h.dropped || h.synthetic) return;
         v = inspect::fail_closed(std::move(v));
+        if (v.rewrite && (d != Direction::request || h.head_sent))
+            v = inspect::refuse_rewrite(v, d != Direction::request
+                                               ? "it answers a response"
+                                               : "part of the request had gone upstream (past hold_bytes, or after 100 Continue)");
         if (v.blocked()) {
             block(s, d, v);
             return;
         }
+        if (v.rewrite) rewrite_request(s, *v.rewrite);
         h.verdict_ok = true;
         h.inspection.reset();
         return_owed(s, d);
         note_allow(s, d, v);
         if (!h.head_sent) release(s, d);
         else resume(s, d);
+    }
+
+    // An engine's modified request (Verdict::rewrite) replaces the held one: its method,
+    // path, fields (without connection-specific ones) and body; the client's body goes back
+    // to its window. :scheme and :authority stay the client's.
+    void rewrite_request(Stream& s, const inspect::RequestRewrite& r) {
+        Half& h = s.request;
+        if (h.unconsumed > 0) nghttp2_session_consume(client_.session.get(), s.client_id, h.unconsumed);
+        h.unconsumed = 0;
+        held_ -= std::min(held_, h.available());
+        std::vector<Header> headers;
+        for (const Header& f : h.headers) {
+            if (!f.name.starts_with(':')) continue;
+            headers.push_back(f);
+            if (f.name == ":method") headers.back().value = r.method;
+            if (f.name == ":path") headers.back().value = r.target;
+        }
+        for (const auto& [k, v] : r.headers) {
+            std::string name = k;
+            std::transform(name.begin(), name.end(), name.begin(), [](char c) { return http::ascii_lower(c); });
+            if (name == "host" || name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+                name == "transfer-encoding" || name == "upgrade" || (name == "te" && !http::iequals(v, "trailers")))
+                continue;
+            headers.push_back({std::move(name), v});
+        }
+        if (!r.body.empty()) headers.push_back({"content-length", std::to_string(r.body.size())});
+        h.headers = std::move(headers);
+        h.trailers.clear();
+        const auto* body = reinterpret_cast<const std::uint8_t*>(r.body.data());
+        h.pending.assign(body, body + r.body.size());
+        h.offset = 0;
+        held_ += h.available();
+        s.method = r.method;
+        s.target = r.target;
+        s.path = inspect::loggable_path(r.target);
+        ++p_.metrics.rewritten;
     }
 
     // The head goes to the other session; the body follows from `pending` as the other

@@ -18,6 +18,8 @@ struct ChainState {
     std::vector<Part> parts;
     std::string notes;      // engines that failed with on_error = allow, and allows with a note
     bool over_limit = false;  // an engine allowed past a scan limit
+    std::shared_ptr<const RequestRewrite> rewrite;  // an engine's modified request
+    std::string rewrote, rewrite_rule;              // by that engine, and its rule
     std::size_t next = 0;   // finish(): the engine asked last
     bool answered = false;  // `done` was called (or the relay timed out)
     Inspection::Completion done;
@@ -33,6 +35,16 @@ struct ChainState {
             return Verdict::allow();
         }
         if (v.kind == Verdict::Kind::allow) {
+            if (v.rewrite) {
+                // Later engines saw the client's request, not this one's; two that each
+                // modify it cannot both be honoured.
+                if (rewrite)
+                    return Verdict::block(std::string(kRewriteConflictRule),
+                                          rewrote + " and " + part.engine->name + " both modified the request");
+                rewrite = v.rewrite;
+                rewrote = part.engine->name;
+                rewrite_rule = v.rule;
+            }
             part.done = true;
             over_limit = over_limit || v.over_limit;
             if (!v.note.empty()) notes += (notes.empty() ? "" : "; ") + part.engine->name + ": " + v.note;
@@ -42,6 +54,8 @@ struct ChainState {
     Verdict allowed() const {
         Verdict v = notes.empty() ? Verdict::allow() : Verdict::allow(notes);
         v.over_limit = over_limit;
+        v.rewrite = rewrite;
+        if (rewrite) v.rule = rewrite_rule;
         return v;
     }
 };
@@ -109,7 +123,8 @@ public:
             if (v.blocked()) return v;
             all_done = all_done && part.done;
         }
-        return all_done ? state_->allowed() : Verdict::undecided();
+        // A modified request is a final verdict only (the relay must keep holding it).
+        return all_done && !state_->rewrite ? state_->allowed() : Verdict::undecided();
     }
 
     bool ready(const std::function<void()>& wake) override {

@@ -9,6 +9,9 @@
 // timeout, unreachable) is handled by its on_error: block gives the rule
 // "engine_unavailable" (the block page says the engine is unavailable; fail closed, the
 // default), allow lets the message pass uninspected by it, with a note the log shows.
+// An engine that modifies a request (Verdict::rewrite) passes it on in the chain's final
+// verdict; the engines after it inspect the client's request as sent, and a second engine
+// that also modifies it blocks the request (rule "rewrite_conflict").
 
 #include "inspect/inspector.hpp"
 

@@ -118,6 +118,17 @@ awaitable<void> engine_ready(Inspection& inspection, std::chrono::milliseconds t
     }
 }
 
+// A modified request (Verdict::rewrite) on the wire: its fields, and Content-Length for its
+// body (also 0 when the client's request had a body, so the server reads no more).
+std::string request_bytes(const RequestRewrite& r, bool had_body) {
+    std::string out = r.method + " " + r.target + " HTTP/1.1\r\n";
+    for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
+    if (!r.body.empty() || had_body) out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+    out += "\r\n";
+    out += r.body;
+    return out;
+}
+
 // Coroutine style in this file, for GCC 12 (Debian 12), which miscompiles some forms: no
 // co_await inside a condition, a ternary or a short-circuit operator (await into a named
 // local, then test it); no by-value coroutine parameters with destructors; no objects with
@@ -347,6 +358,10 @@ private:
         info.content_length = parser.content_length();
         info.no_body = parser.framing() == http::BodyFraming::none || info.content_length == 0u;
         info.content_type = h.header("Content-Type").value_or("");
+        std::vector<std::pair<std::string_view, std::string_view>> fields;
+        fields.reserve(h.headers.size());
+        for (const auto& [k, v] : h.headers) fields.emplace_back(k, v);
+        info.headers = fields;
         // A stream by design (server-sent events and the like) never ends: held, its first
         // events would wait for hold_bytes. It is passed on as it comes, and still scanned.
         if (is_stream_type(p_.config, info.content_type)) msg.holding = false;
@@ -400,6 +415,9 @@ private:
             if (v.kind == Verdict::Kind::allow) note_allow([&] { return describe(dir, msg); }, v);
         }
         if (ended_) co_return false;
+        if (v.rewrite && (!req || msg.forwarded))
+            v = refuse_rewrite(v, !req ? "it answers a response"
+                                       : "part of the request had gone upstream (past hold_bytes, or after 100 Continue)");
         if (v.blocked()) {
             const bool held = co_await block(dir, msg, v);
             if (!held) co_return false;
@@ -409,7 +427,18 @@ private:
         }
         tls::ByteStream* const to_ptr = req ? &upstream_ : &client_;
         tls::ByteStream& to = *to_ptr;
-        {
+        if (v.rewrite) {
+            // The engine's request goes upstream instead of the client's held bytes.
+            const std::string bytes = request_bytes(*v.rewrite, parser.framing() != http::BodyFraming::none);
+            if (!outstanding_.empty()) outstanding_.back().method = v.rewrite->method;
+            ++p_.metrics.rewritten;
+            msg.held.clear();
+            msg.held.shrink_to_fit();
+            msg.holding = false;
+            msg.forwarded = true;
+            const bool ok_r = co_await write(to, {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+            if (!ok_r) co_return false;
+        } else {
             const bool ok_6 = co_await emit(to, msg, last);
             if (!ok_6) co_return false;
         }
@@ -834,6 +863,7 @@ private:
                 }
                 final = co_await final_verdict(*s.inspection, verdict_timeout());
                 if (ended_) co_return false;
+                if (final.rewrite) final = refuse_rewrite(final, "a WebSocket message is relayed only unmodified");
                 if (final.kind == Verdict::Kind::allow) note_allow([&] { return ws_describe(dir, *s.parser); }, final);
                 if (final.blocked()) {
                     s.verdict = std::move(final);

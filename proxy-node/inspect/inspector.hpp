@@ -16,6 +16,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace proxy::inspect {
 
@@ -41,9 +43,23 @@ struct MessageInfo {
     int status = 0;                               // responses only
     std::optional<std::uint64_t> content_length;  // when framed by Content-Length (encoded size)
     std::string_view content_type;
+    // The head's fields as received (HTTP/2: without pseudo-headers), for an engine that
+    // wants them (ICAP passes them on). Empty for WebSocket messages.
+    std::span<const std::pair<std::string_view, std::string_view>> headers;
     // Known from the head: no body follows (an HTTP/1.1 request without Content-Length or
     // chunking, a response to HEAD, a 204 or 304, HTTP/2 HEADERS that end the stream).
     bool no_body = false;
+};
+
+// A request an engine modified (an ICAP REQMOD answer, e.g. a DLP engine that redacts):
+// what goes upstream instead of the client's request. The target is in the form the
+// client sent it (origin-form on an intercepted connection); the fields hold no framing
+// (Content-Length, Transfer-Encoding) and no Content-Encoding, as the body is decoded.
+// The relay frames the body itself.
+struct RequestRewrite {
+    std::string method, target;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
 };
 
 struct Verdict {
@@ -63,16 +79,28 @@ struct Verdict {
     // A block only: the engine's own page for the client (an ICAP service's answer), which
     // a relay delivers instead of the node's block page while that is still possible.
     std::shared_ptr<const http::Page> page;
+    // An allow only: the engine modified the request; the relay sends this upstream in its
+    // place, or blocks (note: why) when the client's request already started to go out.
+    // Only a final verdict (Inspection::finish) carries one; `rule` then names the engine
+    // that modified it (for the block when the relay must refuse it).
+    std::shared_ptr<const RequestRewrite> rewrite;
     // An allow only: the body went past a scan limit (max_scan_bytes), counted in metrics.
     bool over_limit = false;
 
     static Verdict undecided() { return {}; }
-    static Verdict allow(std::string note = {}) { return {Kind::allow, {}, std::move(note), nullptr}; }
+    static Verdict allow(std::string note = {}) { return make(Kind::allow, {}, std::move(note)); }
     static Verdict block(std::string rule, std::string note = {}) {
-        return {Kind::block, std::move(rule), std::move(note), nullptr};
+        return make(Kind::block, std::move(rule), std::move(note));
     }
     static Verdict failed(std::string engine, std::string why) {
-        return {Kind::failed, std::move(engine), std::move(why), nullptr};
+        return make(Kind::failed, std::move(engine), std::move(why));
+    }
+    static Verdict make(Kind kind, std::string rule, std::string note) {
+        Verdict v;
+        v.kind = kind;
+        v.rule = std::move(rule);
+        v.note = std::move(note);
+        return v;
     }
     bool blocked() const { return kind == Kind::block; }
     bool decided() const { return kind != Kind::undecided; }
@@ -108,6 +136,8 @@ public:
 // The rule a block carries when an engine failed and its policy is to block (fail closed):
 // the block page says the inspection engine is unavailable.
 inline constexpr std::string_view kEngineUnavailableRule = "engine_unavailable";
+// The rule when two engines each modified the same request (inspect/engine_chain.hpp).
+inline constexpr std::string_view kRewriteConflictRule = "rewrite_conflict";
 
 class Inspector {
 public:

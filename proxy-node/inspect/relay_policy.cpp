@@ -21,6 +21,12 @@ Verdict fail_closed(Verdict v) {
     return Verdict::block(std::string(kEngineUnavailableRule), v.rule + ": " + v.note);
 }
 
+Verdict refuse_rewrite(const Verdict& v, std::string_view why) {
+    return Verdict::block(v.rule.empty() ? std::string("rewrite") : v.rule,
+                          (v.note.empty() ? std::string() : v.note + "; ") + "it cannot be sent in place of the client's: " +
+                              std::string(why) + " (refused)");
+}
+
 bool is_stream_type(const InspectionSection& config, std::string_view content_type) {
     const std::string_view media = http::trim_ows(content_type.substr(0, content_type.find(';')));
     return std::any_of(config.stream_types.begin(), config.stream_types.end(),

@@ -16,6 +16,11 @@ namespace proxy::inspect {
 // policy) blocks, fail closed, with rule engine_unavailable.
 Verdict fail_closed(Verdict v);
 
+// A modified request (Verdict::rewrite) that the relay can no longer send in place of the
+// client's (`why`: part of the client's request already went upstream, say): a block by
+// the engine that modified it, fail closed, never the client's request unmodified.
+Verdict refuse_rewrite(const Verdict& v, std::string_view why);
+
 // The page a client gets for a block: the engine's own (an ICAP service's) when it gave
 // one, else the node's block page for `host` (saying the engine is unavailable when that
 // is why). `upload`: the request was blocked.

@@ -63,7 +63,7 @@ asio::awaitable<void> answer(ManagementContext ctx, asio::ip::tcp::socket socket
                                         {"state", s.up ? "up" : "down"},
                                         {"istag", s.istag},
                                         {"last_error", s.last_error},
-                                        {"transactions", s.allowed + s.allowed_204 + s.blocked + s.failed}});
+                                        {"transactions", s.allowed + s.allowed_204 + s.rewritten + s.blocked + s.failed}});
                 j["icap"] = std::move(services);
             }
             out = response(draining || revoked ? 503 : 200, "application/json", j.dump() + "\n");

@@ -86,6 +86,8 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
       << "proxy_http2_stream_resets_total{by=\"upstream\"} " << in.h2_resets_upstream.load() << '\n'
       << "proxy_http2_stream_resets_total{by=\"node\"} " << in.h2_resets_node.load() << '\n';
     counter("proxy_inspection_over_limit_total", "Bodies longer than inspection.max_scan_bytes.", in.over_limit.load());
+    counter("proxy_inspection_rewritten_total", "Requests sent upstream as an inspection engine modified them (ICAP REQMOD).",
+            in.rewritten.load());
     counter("proxy_uninspected_connections_total",
             "Connections relayed uninspected, wholly or after an upgrade (inspection.non_http = \"tunnel\").",
             in.uninspected.load());

@@ -21,6 +21,7 @@ struct InspectionMetrics {
     std::atomic<std::uint64_t> requests{0}, responses{0};            // messages inspected
     std::atomic<std::uint64_t> request_bytes{0}, response_bytes{0};  // decoded body bytes seen
     std::atomic<std::uint64_t> over_limit{0};  // bodies longer than max_scan_bytes
+    std::atomic<std::uint64_t> rewritten{0};   // requests sent upstream as an engine modified them
     std::atomic<std::uint64_t> uninspected{0};  // connections relayed (partly) uninspected by non_http = "tunnel"
     std::atomic<std::uint64_t> websocket_upgrades{0};                    // WebSocket connections inspected
     std::atomic<std::uint64_t> websocket_client{0}, websocket_server{0};  // WebSocket messages inspected, by sender

@@ -54,12 +54,21 @@ std::map<std::string, std::string> make_bodies() {
 }
 
 // /file/<name>?<mode>: cl (Content-Length), chunked (4 KiB chunks) or gzip
-// (Content-Encoding: gzip); /big/<bytes>: a pattern body; /upload: the sha256 of what came.
+// (Content-Encoding: gzip); /big/<bytes>: a pattern body; /upload: the sha256 of what came;
+// /echo: the request line, two fields and the body, as the origin got them.
 bool serve(const std::map<std::string, std::string>& bodies, const OriginRequest& req, OriginConnection& c) {
     std::string path = req.target, mode = "cl";
     if (auto q = path.find('?'); q != std::string::npos) {
         mode = path.substr(q + 1);
         path.resize(q);
+    }
+    if (path == "/echo") {
+        auto field = [&](const char* name) {
+            const auto it = req.headers.find(name);
+            return std::string(name) + "=" + (it == req.headers.end() ? "none" : it->second) + "\n";
+        };
+        return c.write(http_response(req.method + " " + req.target + "\n" + field("x-redacted") +
+                                     field("content-encoding") + "body=" + req.body + "\n"));
     }
     if (path.rfind("/upload", 0) == 0)
         return c.write(http_response("sha256=" + sha256_hex(req.body) + " bytes=" + std::to_string(req.body.size()) + "\n"));
@@ -426,6 +435,89 @@ TEST_CASE("ICAP over TLS (icaps://): the service's certificate is verified again
     const auto h = healthz(*other);
     REQUIRE(h.contains("icap"));
     CHECK_THAT(h["icap"][0].value("last_error", ""), ContainsSubstring("certificate"));
+}
+
+TEST_CASE("a request the engine modified (REQMOD, a redacting DLP engine) goes upstream as modified",
+          "[proxy][icap][rewrite]") {
+    auto& e = env();
+    FakeIcap fake(FakeIcap::Behaviour::redact);
+    auto p = e.proxy("redact", icap_table("dlp", fake.url()));
+    REQUIRE(service_state(*p, "dlp", "up"));
+    const std::string form = "name=alice&secret=42&note=a secret";
+    const std::string redacted = "name=alice&[redacted]=42&note=a [redacted]";
+    auto before = p->record_count(kHost);
+    auto r = curl_via(*p, e.root(), e.url("/echo?x=1"), {"--data-binary", form});
+    CHECK(r.status == 200);
+    CHECK(r.body == "POST /echo?x=1\nx-redacted=yes\ncontent-encoding=none\nbody=" + redacted + "\n");
+    auto rec = p->record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK(rec["decision"] == "intercepted");
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("ISTag fake-1, the engine modified the request"));
+
+    // A chunked upload, and a gzip-encoded one (the engine sees it decoded, and the
+    // modified request goes decoded, without Content-Encoding).
+    r = curl_via(*p, e.root(), e.url("/echo"), {"-H", "Transfer-Encoding: chunked", "--data-binary", form});
+    CHECK(r.body == "POST /echo\nx-redacted=yes\ncontent-encoding=none\nbody=" + redacted + "\n");
+    const auto dir = work_dir("redact-gzip");
+    std::ofstream(dir / "form.gz", std::ios::binary) << gzip(form);
+    r = curl_via(*p, e.root(), e.url("/echo"),
+                 {"-H", "Content-Encoding: gzip", "--data-binary", "@" + (dir / "form.gz").string()});
+    CHECK(r.body == "POST /echo\nx-redacted=yes\ncontent-encoding=none\nbody=" + redacted + "\n");
+    // Keep-alive: two modified requests on one connection, each framed by its new length.
+    before = p->record_count(kHost);
+    const std::vector<std::string> via = {"-sS", "--max-time", "30", "-x", p->proxy_url(), "--cacert", e.root().string(),
+                                          "--capath", "/nonexistent"};
+    std::vector<std::string> two = {"curl"};
+    two.insert(two.end(), via.begin(), via.end());
+    two.insert(two.end(), {"--data-binary", form, e.url("/echo?first"), "--next"});
+    two.insert(two.end(), via.begin(), via.end());
+    two.insert(two.end(), {"--data-binary", "secret", e.url("/echo?second")});
+    const auto both = run(two);
+    CHECK(both.output == "POST /echo?first\nx-redacted=yes\ncontent-encoding=none\nbody=" + redacted +
+                             "\nPOST /echo?second\nx-redacted=yes\ncontent-encoding=none\nbody=[redacted]\n");
+    CHECK(p->record_count(kHost) == before + 1);  // one connection
+
+    // Too late to send it in place of the client's: the client asked for 100 Continue, so
+    // its head had gone upstream. Refused, with the engine's rule; never sent unmodified.
+    before = p->record_count(kHost);
+    r = curl_via(*p, e.root(), e.url("/echo?expect"), {"-H", "Expect: 100-continue", "--data-binary", form});
+    CHECK(r.status != 200);
+    rec = p->record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK(rec.value("rule", "") == "icap.dlp");
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("cannot be sent in place of the client's"));
+    for (const auto& line : e.origin.received()) CHECK_THAT(line, !ContainsSubstring("/echo?expect complete"));
+
+    // The engine moved the request to another server: refused.
+    fake.set(FakeIcap::Behaviour::redact_elsewhere);
+    before = p->record_count(kHost);
+    r = curl_via(*p, e.root(), e.url("/echo?moved"), {"--data-binary", form});
+    CHECK(r.status == 403);
+    CHECK(header_value(r.headers, "x-proxy-rule") == "icap.dlp");
+    rec = p->record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("the engine sent the request to another server"));
+    for (const auto& line : e.origin.received()) CHECK_THAT(line, !ContainsSubstring("/echo?moved"));
+
+    // An engine that finds nothing: the client's own bytes go, unchanged.
+    fake.set(FakeIcap::Behaviour::allow_204);
+    r = curl_via(*p, e.root(), e.url("/echo"), {"--data-binary", form});
+    CHECK(r.body == "POST /echo\nx-redacted=none\ncontent-encoding=none\nbody=" + form + "\n");
+
+    // HTTP/2: the stream's request is replaced too (nginx passes the upload to a backend
+    // that answers with its digest).
+    fake.set(FakeIcap::Behaviour::redact);
+    OriginServer backend(e.cert);
+    NginxOrigin nginx(e.cert, work_dir("redact-nginx"), backend.port());
+    const std::string h2 = "https://" + std::string(kHost) + ":" + std::to_string(nginx.port()) + "/upload";
+    r = curl_via(*p, e.root(), h2, {"--http2", "--data-binary", form});
+    CHECK(r.status == 200);
+    CHECK_THAT(r.body, ContainsSubstring("sha256=" + sha256_hex(redacted) + " bytes=" + std::to_string(redacted.size())));
+
+    auto m = run({"curl", "-s", p->mgmt_url("/metrics")});
+    CHECK_THAT(m.output, ContainsSubstring("proxy_icap_transactions_total{service=\"dlp\",outcome=\"rewrite\"} 7"));
+    CHECK_THAT(m.output, ContainsSubstring("proxy_inspection_rewritten_total 6"));
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("[icap] configuration is strict and names the table and key", "[proxy][icap][config]") {

@@ -79,8 +79,9 @@ struct FakeIcap::Impl {
                 has_body = std::strcmp(name, "null-body=") != 0;
             }
             if (!fill(fd, buf, body_at)) return;
+            std::string http_head = buf.substr(0, body_at);
             buf.erase(0, body_at);
-            std::string line;
+            std::string line, body;
             while (has_body) {
                 if (!read_line(fd, buf, line)) return;
                 const std::size_t size = std::stoul(line, nullptr, 16);
@@ -89,8 +90,10 @@ struct FakeIcap::Impl {
                     break;
                 }
                 if (!fill(fd, buf, size + 2)) return;
+                body += buf.substr(0, size);
                 buf.erase(0, size + 2);
             }
+            const bool reqmod = head.rfind("REQMOD ", 0) == 0;
             ++transactions;
             const std::string page = "<html><body>blocked by the fake engine</body></html>";
             const std::string http = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: " +
@@ -130,6 +133,29 @@ struct FakeIcap::Impl {
                                       http + size + page + "\r\n0\r\n\r\n"))
                     return;
                 break;
+            case Behaviour::redact:
+            case Behaviour::redact_elsewhere: {
+                if (!reqmod) {
+                    if (!send_all(fd, "ICAP/1.0 204 No Content\r\nISTag: \"fake-1\"\r\nEncapsulated: null-body=0\r\n\r\n"))
+                        return;
+                    break;
+                }
+                for (std::size_t at; (at = body.find("secret")) != std::string::npos;) body.replace(at, 6, "[redacted]");
+                http_head.insert(http_head.size() - 2, "X-Redacted: yes\r\n");
+                if (b == Behaviour::redact_elsewhere) {
+                    const auto sp = http_head.find(' ');
+                    http_head.replace(sp + 1, http_head.find(' ', sp + 1) - sp - 1, "https://elsewhere.example/collect");
+                }
+                std::string chunk;
+                if (!body.empty()) {
+                    std::snprintf(size, sizeof size, "%zx\r\n", body.size());
+                    chunk = size + body + "\r\n";
+                }
+                if (!send_all(fd, "ICAP/1.0 200 OK\r\nISTag: \"fake-1\"\r\nEncapsulated: req-hdr=0, req-body=" +
+                                      std::to_string(http_head.size()) + "\r\n\r\n" + http_head + chunk + "0\r\n\r\n"))
+                    return;
+                break;
+            }
             case Behaviour::status_500:
                 if (!send_all(fd, "ICAP/1.0 500 Server Error\r\nISTag: \"fake-1\"\r\nEncapsulated: null-body=0\r\n\r\n"))
                     return;

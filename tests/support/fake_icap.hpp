@@ -22,6 +22,10 @@ public:
         lying_encapsulated,  // Encapsulated offsets that do not match the HTTP head sent
         status_500,        // ICAP/1.0 500 Server Error
         options_refused,   // OPTIONS answered 404 (the service is then down)
+        // A DLP engine: REQMOD answered with the request modified (each "secret" in its body
+        // replaced by "[redacted]", an "X-Redacted: yes" field added); RESPMOD with 204.
+        redact,
+        redact_elsewhere,  // as redact, but the request's URL moved to another server
     };
     explicit FakeIcap(Behaviour b);
     ~FakeIcap();

@@ -24,7 +24,20 @@ using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
-enum class Answer { allow, block, fail, later_allow, later_block, later_fail, never };
+enum class Answer { allow, block, fail, rewrite, later_allow, later_block, later_fail, later_rewrite, never };
+
+// An engine's modified request (an ICAP REQMOD answer from a redacting DLP engine).
+Verdict rewritten(const std::string& body) {
+    Verdict v = Verdict::allow("redacted");
+    v.rule = "scripted-dlp";
+    auto r = std::make_shared<RequestRewrite>();
+    r->method = "POST";
+    r->target = "/form";
+    r->headers = {{"Host", "example.test"}, {"X-Redacted", "1"}};
+    r->body = body;
+    v.rewrite = std::move(r);
+    return v;
+}
 
 // An engine whose final verdict is scripted; counts what it was asked.
 class ScriptedEngine final : public Inspector {
@@ -59,6 +72,8 @@ private:
                 case Answer::allow: done(Verdict::allow()); break;
                 case Answer::block: done(Verdict::block("scripted-rule")); break;
                 case Answer::fail: done(Verdict::failed("scripted", "connection refused")); break;
+                case Answer::rewrite: done(rewritten("card=[redacted]")); break;
+                case Answer::later_rewrite: later(rewritten("card=[redacted]")); break;
                 case Answer::later_allow: later(Verdict::allow()); break;
                 case Answer::later_block: later(Verdict::block("scripted-rule")); break;
                 case Answer::later_fail: later(Verdict::failed("scripted", "timeout")); break;
@@ -199,4 +214,44 @@ TEST_CASE("engine chain: an engine that never answers is judged by its policy wh
     // An engine alone, without a chain: the default timed_out() says it failed.
     auto in = silent->begin(info());
     CHECK(in->timed_out().kind == Verdict::Kind::failed);
+}
+
+TEST_CASE("engine chain: an engine's modified request is the final verdict; two that modify it conflict",
+          "[inspect][chain]") {
+    for (Answer a : {Answer::rewrite, Answer::later_rewrite}) {
+        auto rules = std::make_shared<ScriptedEngine>(Answer::allow);
+        auto dlp = std::make_shared<ScriptedEngine>(a, Verdict::undecided());
+        auto av = std::make_shared<ScriptedEngine>(Answer::allow);
+        EngineChain chain({{"rules", rules, OnEngineError::block}, {"icap:dlp", dlp, OnEngineError::block},
+                           {"icap:av", av, OnEngineError::block}});
+        auto in = chain.begin(info());
+        CHECK_FALSE(in->body(view("card=4111111111111111")).decided());
+        auto v = final_of(*in);
+        REQUIRE(v);
+        CHECK(v->kind == Verdict::Kind::allow);
+        REQUIRE(v->rewrite);
+        CHECK(v->rewrite->body == "card=[redacted]");
+        CHECK(v->rule == "scripted-dlp");
+        CHECK(av->finishes == 1);  // the engines after it are still asked
+        CHECK_THAT(v->note, ContainsSubstring("icap:dlp: redacted"));
+    }
+    // A block after the rewrite still blocks.
+    {
+        EngineChain chain({{"icap:dlp", std::make_shared<ScriptedEngine>(Answer::rewrite), OnEngineError::block},
+                           {"icap:av", std::make_shared<ScriptedEngine>(Answer::later_block), OnEngineError::block}});
+        auto in = chain.begin(info());
+        auto v = final_of(*in);
+        REQUIRE(v);
+        CHECK(v->blocked());
+        CHECK_FALSE(v->rewrite);
+    }
+    // Two engines each modifying it: refused, never one of them silently dropped.
+    EngineChain chain({{"icap:one", std::make_shared<ScriptedEngine>(Answer::rewrite), OnEngineError::block},
+                       {"icap:two", std::make_shared<ScriptedEngine>(Answer::later_rewrite), OnEngineError::block}});
+    auto in = chain.begin(info());
+    auto v = final_of(*in);
+    REQUIRE(v);
+    CHECK(v->blocked());
+    CHECK(v->rule == kRewriteConflictRule);
+    CHECK_THAT(v->note, ContainsSubstring("icap:one and icap:two both modified the request"));
 }

@@ -172,6 +172,11 @@ struct Txn {
     std::optional<std::size_t> preview;
     bool whole = false;          // a small body: sent whole once it has ended
     int status = 0;              // RESPMOD: the response's status
+    // REQMOD: the HTTP request head as sent (to tell a modified request from an echo), the
+    // scheme and authority of its URL, and whether the client sent the target in origin-form.
+    std::optional<http::MessageHead> sent_request;
+    std::string url_prefix;
+    bool origin_form = true;
     // The ICAP thread's own.
     uLong crc = crc32(0, nullptr, 0);  // of the body as sent, to tell an unmodified echo
     std::uint64_t sent = 0;
@@ -270,7 +275,7 @@ public:
             t->whole = true;
             t->preview.reset();
         }
-        t->icap_head = transaction_head(info, method, *opts, t->preview.has_value());
+        t->icap_head = transaction_head(info, method, *opts, t->preview.has_value(), *t);
         auto self = std::const_pointer_cast<Service>(shared_from_this());
         asio::co_spawn(io_, run(self, t), asio::detached);
         return std::make_unique<IcapInspection>(self, t);
@@ -305,6 +310,7 @@ public:
         s.open_connections = open_.load();
         s.allowed = allowed_.load();
         s.allowed_204 = allowed_204_.load();
+        s.rewritten = rewritten_.load();
         s.blocked = blocked_.load();
         s.failed = failed_.load();
         s.errors_connect = errors_connect_.load();
@@ -328,7 +334,12 @@ private:
 
         Verdict body(std::span<const std::uint8_t> bytes) override {
             std::lock_guard lock(t_->mu);
-            if (t_->verdict) return t_->verdict->kind == Verdict::Kind::allow ? Verdict::allow() : *t_->verdict;
+            if (t_->verdict) {
+                // A modified request is a final verdict (finish() gives it): until then the
+                // relay keeps holding the message.
+                if (t_->verdict->rewrite) return Verdict::undecided();
+                return t_->verdict->kind == Verdict::Kind::allow ? Verdict::allow() : *t_->verdict;
+            }
             if (t_->given + bytes.size() > svc_->max_body_) {
                 // Past inspection.max_scan_bytes, like the rule set: over_limit decides.
                 t_->abandoned = true;
@@ -380,25 +391,55 @@ private:
         std::shared_ptr<Txn> t_;
     };
 
-    // The ICAP request head with the HTTP heads the node knows (it relays the decoded body,
-    // so no Content-Length or Content-Encoding is claimed).
-    std::string transaction_head(const MessageInfo& info, const char* method, const Options& opts, bool preview) const {
-        const std::string host = clean(info.host, 255);
+    // The ICAP request head with the HTTP heads the node knows: the message's own fields,
+    // except that it relays the decoded body, so no Content-Length, Transfer-Encoding or
+    // Content-Encoding is claimed (chunked encapsulation frames it).
+    std::string transaction_head(const MessageInfo& info, const char* method, const Options& opts, bool preview,
+                                 Txn& t) const {
+        const bool request = info.direction == Direction::request;
+        const bool websocket = info.carrier == inspect::Carrier::websocket;
+        std::string host = clean(info.host, 255);
+        for (const auto& [k, v] : info.headers)
+            if (http::iequals(k, "host") && !v.empty()) {
+                host = clean(v, 255);  // with its port, as the client wrote it
+                break;
+            }
         std::string target = clean(info.target);
         if (target.empty() || target == "*") target = "/";
-        const std::string url = target.front() == '/' ? "https://" + host + target : target;
-        const bool request = info.direction == Direction::request;
+        t.origin_form = target.front() == '/';
+        const std::string url = t.origin_form ? "https://" + host + target : target;
+        const auto authority_end = url.find('/', url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+        t.url_prefix = url.substr(0, authority_end);
         std::string req_method = clean(info.method, 32);
-        if (info.carrier == inspect::Carrier::websocket) req_method = request ? "POST" : "GET";
+        if (websocket) req_method = request ? "POST" : "GET";
         if (req_method.empty()) req_method = "GET";
+        auto fields = [&](std::string& out) {
+            for (const auto& [k, v] : info.headers) {
+                if (http::iequals(k, "host") || http::iequals(k, "content-length") || http::iequals(k, "transfer-encoding") ||
+                    http::iequals(k, "content-encoding"))
+                    continue;
+                out += clean(k, 256) + ": " + clean(v) + "\r\n";
+            }
+        };
         std::string req = req_method + " " + url + " HTTP/1.1\r\nHost: " + host + "\r\n";
-        if (request && !info.content_type.empty()) req += "Content-Type: " + clean(info.content_type, 256) + "\r\n";
+        if (request) {
+            fields(req);
+            if (info.headers.empty() && !info.content_type.empty())
+                req += "Content-Type: " + clean(info.content_type, 256) + "\r\n";
+        }
         req += "\r\n";
+        if (request && !websocket) {
+            http::MessageParser parser(http::MessageParser::Kind::request, http::MessageLimits{});
+            const auto step = parser.parse({reinterpret_cast<const std::uint8_t*>(req.data()), req.size()});
+            if (step.event == http::MessageParser::Event::head) t.sent_request = parser.head();
+        }
         std::string res;
         if (!request) {
-            const int status = info.carrier == inspect::Carrier::websocket || info.status < 100 ? 200 : info.status;
+            const int status = websocket || info.status < 100 ? 200 : info.status;
             res = "HTTP/1.1 " + std::to_string(status) + " " + (status == 200 ? "OK" : "Response") + "\r\n";
-            if (!info.content_type.empty()) res += "Content-Type: " + clean(info.content_type, 256) + "\r\n";
+            fields(res);
+            if (info.headers.empty() && !info.content_type.empty())
+                res += "Content-Type: " + clean(info.content_type, 256) + "\r\n";
             res += "\r\n";
         }
         std::string head = std::string(method) + " " + url_.text + " ICAP/1.0\r\nHost: " + url_.authority() + "\r\n";
@@ -414,6 +455,45 @@ private:
         head += req;
         head += res;
         return head;
+    }
+
+    // The engine's modified request as the relay sends it upstream, or why it cannot be.
+    static bool same_head(const http::MessageHead& a, const http::MessageHead& b) {
+        if (a.method != b.method || a.target != b.target || a.headers.size() != b.headers.size()) return false;
+        for (std::size_t i = 0; i < a.headers.size(); ++i)
+            if (!http::iequals(a.headers[i].first, b.headers[i].first) || a.headers[i].second != b.headers[i].second)
+                return false;
+        return true;
+    }
+    static std::shared_ptr<inspect::RequestRewrite> rewrite_of(const http::MessageHead& head, std::string body,
+                                                               const Txn& t, std::string& why) {
+        auto out = std::make_shared<inspect::RequestRewrite>();
+        out->method = head.method;
+        if (out->method == "CONNECT") {
+            why = "the engine made the request a CONNECT";
+            return nullptr;
+        }
+        std::string_view target = head.target;
+        if (target.size() >= t.url_prefix.size() && http::iequals(target.substr(0, t.url_prefix.size()), t.url_prefix) &&
+            (target.size() == t.url_prefix.size() || target[t.url_prefix.size()] == '/' || target[t.url_prefix.size()] == '?')) {
+            if (t.origin_form) {
+                target.remove_prefix(t.url_prefix.size());
+                out->target = target.empty() || target.front() != '/' ? "/" + std::string(target) : std::string(target);
+            } else {
+                out->target = std::string(target);
+            }
+        } else if (!target.empty() && target.front() == '/') {
+            out->target = t.origin_form ? std::string(target) : t.url_prefix + std::string(target);
+        } else {
+            why = "the engine sent the request to another server (" + clean(target.substr(0, 200)) + ")";
+            return nullptr;
+        }
+        for (const auto& [k, v] : head.headers) {
+            if (http::iequals(k, "content-length") || http::iequals(k, "transfer-encoding")) continue;
+            out->headers.emplace_back(k, v);
+        }
+        out->body = std::move(body);
+        return out;
     }
 
     // ---- connections -----------------------------------------------------------------
@@ -647,6 +727,7 @@ private:
         // The body, decoded; kept when it is a page for the client.
         const bool has_body = sections.back().name != "null-body";
         const bool page_answer = res_head.has_value();
+        const bool keep_body = page_answer || (t.request && req_head.has_value());
         std::string body;
         bool body_too_large = false;
         uLong crc = crc32(0, nullptr, 0);
@@ -664,7 +745,7 @@ private:
                 if (!piece.empty()) {
                     crc = crc32(crc, reinterpret_cast<const Bytef*>(piece.data()), static_cast<uInt>(piece.size()));
                     decoded += piece.size();
-                    if (page_answer && !body_too_large) {
+                    if (keep_body && !body_too_large) {
                         if (body.size() + piece.size() > kMaxPageBytes) {
                             body_too_large = true;
                             body.clear();
@@ -690,7 +771,8 @@ private:
             ++allowed_;
             co_return a;
         }
-        if (t.request && !page_answer && req_head && threat.empty() && same_body) {
+        const bool same_request = t.request && !page_answer && req_head && t.sent_request && same_head(*req_head, *t.sent_request);
+        if (same_request && threat.empty() && same_body) {
             a.verdict = Verdict::allow();  // the request returned unmodified
             ++allowed_;
             co_return a;
@@ -713,11 +795,29 @@ private:
             } else {
                 a.verdict.note += " (its page was over 1 MiB; the node's block page is shown)";
             }
+        } else if (!t.request || !req_head) {
+            a.verdict = Verdict::block(rule_, note + ", the engine answered a response with a request");
+        } else if (!t.sent_request) {
+            a.verdict = Verdict::block(rule_, note + ", the engine modified a WebSocket message (relayed only unmodified)");
+        } else if (!threat.empty()) {
+            a.verdict = Verdict::block(rule_, note);
         } else {
-            // A modified request (DLP redaction): the node relays the client's own bytes and
-            // does not rewrite them, so the request is refused rather than sent unmodified.
-            a.verdict = Verdict::block(rule_, note + ", the engine modified the request (the node forwards requests "
-                                              "only unmodified, so it is refused)");
+            // A modified request (a DLP engine that redacts): sent upstream in place of the
+            // client's, when the relay still can (inspect/inspector.hpp).
+            std::string why;
+            std::shared_ptr<inspect::RequestRewrite> rewrite;
+            if (body_too_large)
+                why = "the engine's modified request body is over 1 MiB";
+            else
+                rewrite = rewrite_of(*req_head, std::move(body), t, why);
+            if (rewrite) {
+                a.verdict = Verdict::allow(note + ", the engine modified the request");
+                a.verdict.rewrite = std::move(rewrite);
+                a.verdict.rule = rule_;
+                ++rewritten_;
+                co_return a;
+            }
+            a.verdict = Verdict::block(rule_, note + ", " + why + " (refused)");
         }
         ++blocked_;
         co_return a;
@@ -1060,7 +1160,7 @@ private:
     bool stopping_ = false;
 
     mutable std::atomic<unsigned> open_{0};
-    mutable std::atomic<std::uint64_t> allowed_{0}, allowed_204_{0}, blocked_{0}, failed_{0};
+    mutable std::atomic<std::uint64_t> allowed_{0}, allowed_204_{0}, rewritten_{0}, blocked_{0}, failed_{0};
     mutable std::atomic<std::uint64_t> errors_connect_{0}, errors_timeout_{0}, errors_protocol_{0}, errors_status_{0};
     mutable std::atomic<std::uint64_t> latency_us_{0}, latency_n_{0};
 };
@@ -1115,11 +1215,12 @@ std::string render_prometheus(const std::vector<ServiceStatus>& services) {
     for (const auto& s : services)
         o << "proxy_icap_connections{" << label(s) << ",kind=\"open\"} " << s.open_connections << "\n"
           << "proxy_icap_connections{" << label(s) << ",kind=\"limit\"} " << s.max_connections << "\n";
-    o << "# HELP proxy_icap_transactions_total ICAP transactions by outcome (allow_204: a 204; failed: by on_error).\n"
+    o << "# HELP proxy_icap_transactions_total ICAP transactions by outcome (allow_204: a 204; rewrite: a modified request; failed: by on_error).\n"
          "# TYPE proxy_icap_transactions_total counter\n";
     for (const auto& s : services)
         o << "proxy_icap_transactions_total{" << label(s) << ",outcome=\"allow\"} " << s.allowed << "\n"
           << "proxy_icap_transactions_total{" << label(s) << ",outcome=\"allow_204\"} " << s.allowed_204 << "\n"
+          << "proxy_icap_transactions_total{" << label(s) << ",outcome=\"rewrite\"} " << s.rewritten << "\n"
           << "proxy_icap_transactions_total{" << label(s) << ",outcome=\"block\"} " << s.blocked << "\n"
           << "proxy_icap_transactions_total{" << label(s) << ",outcome=\"failed\"} " << s.failed << "\n";
     o << "# HELP proxy_icap_errors_total ICAP failures by kind.\n# TYPE proxy_icap_errors_total counter\n";

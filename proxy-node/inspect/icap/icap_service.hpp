@@ -9,11 +9,13 @@
 // pooled persistent connection (at most min(max_connections, Max-Connections)): the HTTP
 // heads the node knows, then the decoded body streamed to the engine as the relay feeds it
 // (a Preview first when the service wants one, ending in ieof when it holds the whole
-// body). Answers: 204, or a 200 that returns the message unmodified, allow; a 200 carrying
-// another HTTP response blocks with that response as the client's page (the engine's block
-// page; the note names the ISTag and the threat from X-Infection-Found, X-Virus-ID or
-// X-Violations-Found); anything else, a timeout, a closed connection or a malformed
-// answer is a failure that the service's on_error decides (inspect/engine_chain.hpp).
+// body). Answers: 204, or a 200 that returns the message unmodified, allow; a REQMOD 200
+// with a modified request allows with that request to send upstream instead
+// (Verdict::rewrite; the relay refuses it when the client's request already started to go
+// out); a 200 carrying another HTTP response blocks with that response as the client's
+// page (the engine's block page; the note names the ISTag and the threat from
+// X-Infection-Found, X-Virus-ID or X-Violations-Found); anything else, a timeout, a
+// closed connection or a malformed answer is a failure that the service's on_error decides (inspect/engine_chain.hpp).
 //
 // Transactions run on one thread of their own ("icap"), so a slow engine never holds a
 // relay's thread; verdicts are delivered from it (the relays re-post them).
@@ -41,6 +43,7 @@ struct ServiceStatus {
     std::string last_error;     // why it is down, or the last failed transaction
     unsigned max_connections = 0, open_connections = 0;
     std::uint64_t allowed = 0, allowed_204 = 0, blocked = 0, failed = 0;  // transactions by outcome
+    std::uint64_t rewritten = 0;  // a modified request to send upstream in its place
     std::uint64_t errors_connect = 0, errors_timeout = 0, errors_protocol = 0, errors_status = 0;
     std::uint64_t latency_us_sum = 0, latency_count = 0;  // from the message's end to the answer
 };
