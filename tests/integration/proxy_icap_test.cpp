@@ -11,6 +11,7 @@
 #include "support/origin_pki.hpp"
 #include "support/origin_server.hpp"
 #include "support/scripted_origin.hpp"
+#include "websocket_peer.hpp"
 
 #include "inspect/rule_set.hpp"
 
@@ -435,6 +436,67 @@ TEST_CASE("ICAP over TLS (icaps://): the service's certificate is verified again
     const auto h = healthz(*other);
     REQUIRE(h.contains("icap"));
     CHECK_THAT(h["icap"][0].value("last_error", ""), ContainsSubstring("certificate"));
+}
+
+TEST_CASE("WebSocket messages go through the engine too: EICAR either way closes the socket with 1008",
+          "[proxy][icap][websocket]") {
+    auto& e = env();
+    auto& p = av_proxy();
+    REQUIRE(service_state(p, "av", "up"));
+    const auto dir = work_dir("ws");
+    WebSocketServer server(&e.cert, dir / "server");
+    int files = 0;
+    auto payload = [&](const std::string& content) {
+        const auto f = dir / ("m" + std::to_string(++files));
+        std::ofstream(f, std::ios::binary) << content;
+        return f.string();
+    };
+    auto client = [&](const std::string& path, const std::vector<std::string>& messages) {
+        std::vector<std::string> argv = {kPython, websocket_peer_script().string(), "client", std::to_string(p.port()), kHost,
+                                         std::to_string(server.port()), e.root().string(), path, "none"};
+        argv.insert(argv.end(), messages.begin(), messages.end());
+        const auto r = run(argv, {}, std::chrono::seconds(60));
+        std::string out = r.output;
+        while (!out.empty() && out.back() == '\n') out.pop_back();
+        INFO(r.output);
+        return Json::parse(out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1), nullptr, false);
+    };
+    const std::string clean = "an ordinary chat message";
+    const std::string eicar = proxy::inspect::eicar_test_string();
+
+    // From the client (REQMOD of a synthetic POST): the clean one is echoed, EICAR never
+    // reaches the server.
+    auto before = p.record_count(kHost);
+    auto j = client("/echo", {"text:" + payload(clean), "binary:" + payload(eicar)});
+    REQUIRE(j.is_object());
+    INFO(j.dump() << p.log());
+    REQUIRE(j["received"].size() == 1);
+    CHECK(j["received"][0]["sha256"] == sha256_hex(clean));
+    CHECK(j.value("close_code", 0) == 1008);
+    auto rec = p.record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK(rec.value("rule", "") == "icap.av");
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("threat " + std::string(kEicarThreat)));
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("websocket binary message from the client"));
+    CHECK(server.received().find(sha256_hex(eicar)) == std::string::npos);
+
+    // From the server (RESPMOD of a synthetic response): the test's own signature.
+    std::string hex;
+    for (unsigned char c : std::string(kCustomMalware)) {
+        char two[3];
+        std::snprintf(two, sizeof two, "%02x", c);
+        hex += two;
+    }
+    before = p.record_count(kHost);
+    j = client("/push/" + hex, {});
+    REQUIRE(j.is_object());
+    CHECK(j["received"].empty());
+    CHECK(j.value("close_code", 0) == 1008);
+    rec = p.record_after(kHost, before);
+    REQUIRE(rec.is_object());
+    CHECK(rec.value("rule", "") == "icap.av");
+    CHECK_THAT(rec.value("detail", ""), ContainsSubstring("threat " + std::string(kCustomThreat)));
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("a request the engine modified (REQMOD, a redacting DLP engine) goes upstream as modified",
