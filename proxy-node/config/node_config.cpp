@@ -50,10 +50,11 @@ bool is_ip_literal(const std::string& s) {
     return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-// listen.proxy: "H:P", or a list of them (e.g. an IPv4 and an IPv6 address).
-std::vector<Endpoint> proxy_listeners(const Reader& r) {
-    constexpr const char* kKey = "listen.proxy";
+// listen.proxy (required) or listen.transparent (optional): "H:P", or a list of them (e.g.
+// an IPv4 and an IPv6 address).
+std::vector<Endpoint> listeners(const Reader& r, const std::string& kKey, bool required) {
     const auto* n = r.node(kKey);
+    if (n == nullptr && !required) return {};
     if (n == nullptr || !n->is_array()) return {r.endpoint(kKey)};
     std::vector<Endpoint> out;
     for (const auto& text : r.strings(kKey)) {
@@ -315,9 +316,10 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     const toml::table root = Reader::parse_file(file);
     const Reader r(root, file, "proxy-node/README.md");
     r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads", "access", "bypass",
-                     "inspection", "icap"});
+                     "inspection", "icap", "transparent"});
     r.only_keys("node", {"name"});
-    r.only_keys("listen", {"proxy", "management"});
+    r.only_keys("listen", {"proxy", "management", "transparent"});
+    r.only_keys("transparent", {"capture", "no_sni"});
     r.only_keys("ca_service", {"url", "server_ca", "certificate", "private_key", "connect_timeout_ms",
                                "request_timeout_ms", "connections", "max_attempts", "retry_base_delay_ms",
                                "health_interval_ms", "renew_identity", "renew_before_seconds"});
@@ -345,8 +347,23 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
             return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
         }))
         r.fail("node.name", "must be 1-64 characters of letters, digits, '-', '_' or '.' (is '" + c.name + "')");
-    c.proxy_listen = proxy_listeners(r);
+    c.proxy_listen = listeners(r, "listen.proxy", true);
     c.management_listen = r.endpoint("listen.management");
+    c.transparent_listen = listeners(r, "listen.transparent", false);
+    for (const auto& t : c.transparent_listen) {
+        for (const auto& p : c.proxy_listen)
+            if (p.host == t.host && p.port == t.port)
+                r.fail("listen.transparent", t.host + ":" + std::to_string(t.port) + " is listen.proxy too");
+        if (c.management_listen.host == t.host && c.management_listen.port == t.port)
+            r.fail("listen.transparent", t.host + ":" + std::to_string(t.port) + " is listen.management too");
+    }
+    {
+        const std::string capture = r.string("transparent.capture", "redirect");
+        if (capture == "redirect") c.transparent.capture = TransparentSection::Capture::redirect;
+        else if (capture == "tproxy") c.transparent.capture = TransparentSection::Capture::tproxy;
+        else r.fail("transparent.capture", "must be \"redirect\" or \"tproxy\" (is '" + capture + "')");
+        c.transparent.no_sni_tunnel = rule(r, "transparent.no_sni", bypass::Rule::refuse) == bypass::Rule::tunnel;
+    }
 
     auto& cs = c.ca_service;
     const std::string url = r.string("ca_service.url");

@@ -122,10 +122,26 @@ struct IcapServiceSection {
     bool send_bodiless = false;
 };
 
+// [transparent]: connections steered to listen.transparent by the network (nftables
+// `redirect` or `tproxy`), intercepted without any client configuration
+// (intercept/session.hpp).
+struct TransparentSection {
+    // How the original destination is known: "redirect" (NAT: SO_ORIGINAL_DST, no privilege)
+    // or "tproxy" (the accepted socket's own local address; the listener needs
+    // IP_TRANSPARENT, so CAP_NET_ADMIN, and the policy routing of the nftables tproxy setup).
+    enum class Capture { redirect, tproxy };
+    Capture capture = Capture::redirect;
+    // A ClientHello without SNI: "refuse" (default: a TLS alert, logged) or "tunnel" (relayed
+    // to the original destination without decrypting, logged as bypassed).
+    bool no_sni_tunnel = false;
+};
+
 struct NodeConfig {
     std::filesystem::path source;
     std::string name;
     std::vector<Endpoint> proxy_listen;  // one listener per address ("H:P" or a list of them)
+    std::vector<Endpoint> transparent_listen;  // listen.transparent; empty: none
+    TransparentSection transparent;
     Endpoint management_listen;
     CaServiceSection ca_service;
     UpstreamSection upstream;

@@ -22,11 +22,23 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
+
+// GCC 12 reports a false -Wmismatched-new-delete on large coroutine frames (Asio's frame
+// operator new/delete pair is matched), as in inspect/inspecting_relay.cpp.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace proxy {
 
@@ -50,6 +62,11 @@ constexpr std::string_view kHttp11 = "http/1.1";
 // A fatal TLS alert record (level 2), sent when the proxy refuses a ClientHello it cannot serve.
 constexpr std::uint8_t kAlertProtocolVersion = 70;
 constexpr std::uint8_t kAlertHandshakeFailure = 40;
+// The netfilter socket option that gives a NAT-redirected connection's original destination:
+// SO_ORIGINAL_DST (linux/netfilter_ipv4.h) at SOL_IP and IP6T_SO_ORIGINAL_DST
+// (linux/netfilter_ipv6/ip6_tables.h) at SOL_IPV6 are both 80 (kernel ABI); the kernel
+// headers are not included for one constant, as they clash with glibc's netinet ones.
+constexpr int kSoOriginalDst = 80;
 
 std::string endpoint_text(const tcp::endpoint& ep) {
     const auto a = ep.address();
@@ -104,12 +121,13 @@ bool is_relay_failure(Reason r) {
 
 class Session {
 public:
-    Session(ProxyContext& ctx, tcp::socket client)
+    Session(ProxyContext& ctx, tcp::socket client, Listener kind)
         : ctx_(ctx),
           limits_(ctx.config.limits),
           client_(std::move(client)),
           upstream_(client_.get_executor()),
-          watchdog_(std::make_shared<Watchdog>(client_.get_executor())) {
+          watchdog_(std::make_shared<Watchdog>(client_.get_executor())),
+          transparent_(kind == Listener::transparent) {
         watchdog_->watch(&client_);
         watchdog_->watch(&upstream_);
     }
@@ -138,6 +156,10 @@ public:
 
 private:
     awaitable<void> handle() {
+        if (transparent_) {
+            co_await transparent();
+            co_return;
+        }
         watchdog_->phase(limits_.request_timeout);
         std::string head_text;
         auto status = co_await http::read_request_head(client_, limits_.request_head_bytes, head_text);
@@ -186,7 +208,116 @@ private:
             finish(decision::kFailed, Reason::client_handshake_failed, "client went away after CONNECT");
             co_return;
         }
+        co_await intercept(*target, connect_host);
+    }
 
+    // --- transparent: the network steered the connection here ------------------------------
+
+    // Where the client's connection was going: with redirect, what NAT rewrote
+    // (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST); with tproxy, the socket's own local address.
+    // nullopt with `why` when it cannot be told.
+    std::optional<tcp::endpoint> original_destination(std::string& why) {
+        asio::error_code ec;
+        const tcp::endpoint local = client_.local_endpoint(ec);
+        if (ec) {
+            why = "the connection's local address is unknown: " + ec.message();
+            return std::nullopt;
+        }
+        if (ctx_.config.transparent.capture == TransparentSection::Capture::tproxy) return local;
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        const bool v6 = local.address().is_v6() && !local.address().to_v6().is_v4_mapped();
+        if (::getsockopt(client_.native_handle(), v6 ? SOL_IPV6 : SOL_IP, kSoOriginalDst, &ss,
+                         &len) != 0) {
+            why = std::string("SO_ORIGINAL_DST: ") + std::strerror(errno) +
+                  " (the connection was not redirected by NAT: transparent.capture = \"redirect\" needs an nftables "
+                  "redirect or dnat rule)";
+            return std::nullopt;
+        }
+        if (ss.ss_family == AF_INET) {
+            const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+            return tcp::endpoint(asio::ip::address_v4(ntohl(a->sin_addr.s_addr)), ntohs(a->sin_port));
+        }
+        if (ss.ss_family == AF_INET6) {
+            const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+            asio::ip::address_v6::bytes_type b;
+            std::memcpy(b.data(), a->sin6_addr.s6_addr, b.size());
+            return tcp::endpoint(asio::ip::address_v6(b), ntohs(a->sin6_port));
+        }
+        why = "SO_ORIGINAL_DST gave an unknown address family";
+        return std::nullopt;
+    }
+
+    // The original destination is one of the node's own listeners: relaying there would loop.
+    bool is_own_listener(const tcp::endpoint& dest) const {
+        asio::error_code ec;
+        const auto& c = ctx_.config;
+        // Redirect: a connection that no NAT rule rewrote names the listener itself.
+        if (c.transparent.capture == TransparentSection::Capture::redirect && dest == client_.local_endpoint(ec)) return true;
+        auto matches = [&](const Endpoint& ep) {
+            if (ep.port != dest.port()) return false;
+            const auto addr = asio::ip::make_address(ep.host, ec);
+            if (ec) return false;
+            return addr == dest.address() || (addr.is_unspecified() && is_local_address(dest.address()));
+        };
+        return std::any_of(c.proxy_listen.begin(), c.proxy_listen.end(), matches) ||
+               std::any_of(c.transparent_listen.begin(), c.transparent_listen.end(), matches) ||
+               matches(c.management_listen);
+    }
+
+    // An address of this host: one a socket can bind to without IP_TRANSPARENT.
+    static bool is_local_address(const asio::ip::address& a) {
+        sockaddr_storage ss{};
+        socklen_t len = 0;
+        if (a.is_v4()) {
+            auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+            in->sin_family = AF_INET;
+            in->sin_addr.s_addr = htonl(a.to_v4().to_uint());
+            len = sizeof *in;
+        } else {
+            auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            in6->sin6_family = AF_INET6;
+            const auto bytes = a.to_v6().to_bytes();
+            std::memcpy(in6->sin6_addr.s6_addr, bytes.data(), bytes.size());
+            len = sizeof *in6;
+        }
+        const int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return false;
+        const bool local = ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0;
+        ::close(fd);
+        return local;
+    }
+
+    awaitable<void> transparent() {
+        rec_.mode = "transparent";
+        std::string why;
+        const auto dest = original_destination(why);
+        if (!dest) {
+            finish(decision::kBlocked, Reason::no_original_destination, why);
+            co_return;
+        }
+        rec_.connect_target = endpoint_text(*dest);
+        if (is_own_listener(*dest)) {
+            finish(decision::kBlocked, Reason::destination_loop,
+                   rec_.connect_target + " is the node's own listener (connected to it directly, or a rule steers the "
+                                         "node's own traffic back to it)");
+            co_return;
+        }
+        http::Authority target;
+        target.host = dest->address().to_string();
+        target.port = dest->port();
+        rec_.requested_host = target.host;
+        co_await intercept(target, target.host);
+    }
+
+    // --- interception, after CONNECT or on a transparent listener --------------------------
+
+    // `target`: where the upstream connection goes (CONNECT's host:port, or the original
+    // destination's address); `connect_host`: the name it gives (the address, transparently).
+    awaitable<void> intercept(const http::Authority& target_ref, const std::string& connect_host_ref) {
+        const http::Authority target_copy = target_ref;
+        const std::string connect_host = connect_host_ref;
+        const http::Authority* const target = &target_copy;
         watchdog_->phase(limits_.client_hello_timeout);
         tls::ClientHello hello;
         if (!co_await read_client_hello(hello, target->port)) {
@@ -200,6 +331,20 @@ private:
                                                  "the tunnel's first bytes are not TLS; tunnelled by bypass.non_tls"};
                 co_await bypass_tunnel(target->host, target->port, why);
             }
+            co_return;
+        }
+        if (transparent_ && hello.server_name.empty()) {
+            // The name the leaf and the upstream check need is not known.
+            if (ctx_.config.transparent.no_sni_tunnel) {
+                const bypass::BypassDecision by_rule{Reason::bypass_rule, std::string(bypass::kRuleLogReason),
+                                                      "the ClientHello names no server (no SNI); tunnelled to " +
+                                                          rec_.connect_target + " by transparent.no_sni"};
+                co_await bypass_tunnel(target->host, target->port, by_rule);
+                co_return;
+            }
+            co_await refuse_hello(kAlertHandshakeFailure);
+            finish(decision::kBlocked, Reason::no_sni,
+                   "the ClientHello to " + rec_.connect_target + " names no server (no SNI); refused by transparent.no_sni");
             co_return;
         }
         std::string server_name = connect_host;
@@ -803,13 +948,14 @@ private:
     bool finished_ = false;
     std::size_t hello_bytes_ = 0;   // bytes of the peeked ClientHello
     bool non_tls_tunnel_ = false;  // bypass.non_tls allows this non-TLS tunnel
+    const bool transparent_;          // accepted on listen.transparent
     bool plain_http_tunnel_ = false;  // plain HTTP in a CONNECT tunnel, inspected
 };
 
 }  // namespace
 
 asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket client,
-                                       std::optional<access::Address> counted) {
+                                       std::optional<access::Address> counted, Listener kind) {
     struct ActiveGuard {
         Metrics& m;
         access::ClientSlots& slots;
@@ -820,7 +966,7 @@ asio::awaitable<void> serve_connection(ProxyContext& ctx, asio::ip::tcp::socket 
         }
     } guard{ctx.metrics, ctx.client_slots, counted};
     ++ctx.metrics.connections_active;
-    Session session(ctx, std::move(client));
+    Session session(ctx, std::move(client), kind);
     co_await session.run();
 }
 

@@ -34,9 +34,9 @@ struct ConnectionRecord {
     std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
     std::chrono::steady_clock::time_point started_mono = std::chrono::steady_clock::now();
     std::string client;          // address:port
-    std::string mode;            // "connect" or "http"
+    std::string mode;            // "connect", "http" or "transparent"
     std::string requested_host;  // SNI, else the CONNECT/URL host
-    std::string connect_target;  // as the client wrote it
+    std::string connect_target;  // as the client wrote it (transparent: the original destination)
     std::string upstream;        // address:port actually connected
     TlsSummary client_tls;
     TlsSummary upstream_tls;

@@ -15,9 +15,14 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdint>
 #include <csignal>
 #include <memory>
@@ -36,13 +41,25 @@ constexpr std::chrono::milliseconds kDrainPoll{100};
 // Transient accept failures (EMFILE, ENFILE, ENOBUFS) back off instead of spinning.
 constexpr std::chrono::milliseconds kAcceptBackoff{50};
 
-tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std::string& what) {
+// `transparent_socket`: IP_TRANSPARENT (IPV6_TRANSPARENT), so that connections to any
+// address steered here by an nftables tproxy rule are accepted (needs CAP_NET_ADMIN).
+tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std::string& what,
+                            bool transparent_socket = false) {
     tcp::acceptor acceptor(io);
     asio::error_code ec;
     tcp::endpoint endpoint(asio::ip::make_address(ep.host, ec), ep.port);
     if (ec) throw std::runtime_error(what + ": '" + ep.host + "' is not an IP address to listen on");
     acceptor.open(endpoint.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
+    if (transparent_socket) {
+        const int one = 1;
+        const bool v6 = endpoint.address().is_v6();
+        if (::setsockopt(acceptor.native_handle(), v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one,
+                         sizeof one) != 0)
+            throw std::runtime_error(what + ": cannot set IP_TRANSPARENT on " + ep.host + ":" + std::to_string(ep.port) +
+                                     " for transparent.capture = \"tproxy\": " + std::strerror(errno) +
+                                     " (it needs CAP_NET_ADMIN)");
+    }
     // An IPv6 listener serves IPv6 only: IPv4 is listened on where it is configured, so
     // "0.0.0.0:P" and "[::]:P" can both be listed.
     if (endpoint.address().is_v6()) acceptor.set_option(asio::ip::v6_only(true));
@@ -56,10 +73,12 @@ tcp::acceptor open_acceptor(asio::io_context& io, const Endpoint& ep, const std:
 // node's or the client's connection limit. What the client has sent already is read and
 // dropped first, without waiting for more: closed with unread bytes, the socket would be
 // reset, and a reset can overtake the answer.
-asio::awaitable<void> refuse_at_accept(tcp::socket socket, Reason reason) {
+// On a transparent listener (`http_answer` false) the client speaks TLS (or whatever it
+// sent to its server): nothing is written, the connection is only closed.
+asio::awaitable<void> refuse_at_accept(tcp::socket socket, Reason reason, bool http_answer) {
     const std::string page = http::error_response(reason, "", "");
     asio::error_code ec;
-    co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
+    if (http_answer) co_await asio::async_write(socket, asio::buffer(page), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     socket.non_blocking(true, ec);
     std::array<char, 4096> sink;
@@ -123,7 +142,7 @@ void record_refusal(ProxyContext& ctx, const ConnectionRecord& rec, LogRateLimit
 // Over limits.max_connections_per_client: a 429 (written by the connection's worker), a log
 // line (rate-limited like the other refusals) and a count.
 void refuse_client_over_limit(ProxyContext& ctx, tcp::socket socket, const tcp::endpoint& remote,
-                              LogRateLimit& log_limit, asio::io_context& worker) {
+                              LogRateLimit& log_limit, asio::io_context& worker, bool http_answer) {
     ConnectionRecord rec;
     rec.client = endpoint_text(remote);
     rec.decision = decision::kBlocked;
@@ -131,7 +150,8 @@ void refuse_client_over_limit(ProxyContext& ctx, tcp::socket socket, const tcp::
     rec.detail = "the address holds " + std::to_string(ctx.client_slots.limit()) +
                  " connections already (limits.max_connections_per_client)";
     record_refusal(ctx, rec, log_limit, "over limits.max_connections_per_client");
-    asio::co_spawn(worker, refuse_at_accept(std::move(socket), Reason::client_connection_limit), asio::detached);
+    asio::co_spawn(worker, refuse_at_accept(std::move(socket), Reason::client_connection_limit, http_answer),
+                   asio::detached);
 }
 
 // Only access.allowed_clients may use the proxy. Others are closed before a byte of theirs
@@ -152,7 +172,8 @@ bool client_allowed(ProxyContext& ctx, tcp::socket& socket, LogRateLimit& log_li
 }
 
 asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
-                                  std::vector<std::unique_ptr<asio::io_context>>& workers) {
+                                  std::vector<std::unique_ptr<asio::io_context>>& workers, Listener kind) {
+    const bool http_answer = kind == Listener::proxy;
     std::size_t next = 0;
     LogRateLimit refusal_log_limit(kRefusalLinesPerSecond, std::chrono::seconds(1));
     LogRateLimit client_limit_log_limit(kRefusalLinesPerSecond, std::chrono::seconds(1));
@@ -185,7 +206,7 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
         if (!client_allowed(ctx, socket, refusal_log_limit)) continue;
         if (ctx.metrics.connections_active.load() >= ctx.config.limits.max_connections) {
             ctx.metrics.count(decision::kFailed, Reason::overloaded);
-            asio::co_spawn(target, refuse_at_accept(std::move(socket), Reason::overloaded), asio::detached);
+            asio::co_spawn(target, refuse_at_accept(std::move(socket), Reason::overloaded, http_answer), asio::detached);
             continue;
         }
         std::optional<access::Address> counted;
@@ -193,11 +214,11 @@ asio::awaitable<void> accept_loop(ProxyContext& ctx, tcp::acceptor& acceptor,
         if (!ec) {
             counted = access::to_address(remote.address());
             if (!ctx.client_slots.try_take(*counted)) {
-                refuse_client_over_limit(ctx, std::move(socket), remote, client_limit_log_limit, target);
+                refuse_client_over_limit(ctx, std::move(socket), remote, client_limit_log_limit, target, http_answer);
                 continue;
             }
         }
-        asio::co_spawn(target, serve_connection(ctx, std::move(socket), counted), asio::detached);
+        asio::co_spawn(target, serve_connection(ctx, std::move(socket), counted, kind), asio::detached);
     }
 }
 
@@ -227,9 +248,19 @@ int run_proxy(ProxyContext& ctx) {
         listening += (listening.empty() ? "" : ", ") + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
                      ":" + std::to_string(ep.port);
     }
+    const std::size_t explicit_count = proxy_acceptors.size();
+    for (const auto& ep : cfg.transparent_listen) {
+        proxy_acceptors.push_back(open_acceptor(main_io, ep, "listen.transparent",
+                                                cfg.transparent.capture == TransparentSection::Capture::tproxy));
+        listening += ", transparent " + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
+                     std::to_string(ep.port);
+    }
     tcp::acceptor mgmt_acceptor = open_acceptor(main_io, cfg.management_listen, "listen.management");
 
-    for (auto& acceptor : proxy_acceptors) asio::co_spawn(main_io, accept_loop(ctx, acceptor, workers), asio::detached);
+    for (std::size_t i = 0; i < proxy_acceptors.size(); ++i)
+        asio::co_spawn(main_io,
+                       accept_loop(ctx, proxy_acceptors[i], workers, i < explicit_count ? Listener::proxy : Listener::transparent),
+                       asio::detached);
     asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca, ctx.icap}, mgmt_acceptor), asio::detached);
 
     // SIGHUP: the connection log is opened again by name (logrotate's postrotate step), so

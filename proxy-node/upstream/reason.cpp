@@ -46,6 +46,9 @@ std::string_view code(Reason r) {
         case Reason::websocket_too_big: return "websocket_too_big";
         case Reason::malformed_http2: return "malformed_http2";
         case Reason::http2_flood: return "http2_flood";
+        case Reason::no_original_destination: return "no_original_destination";
+        case Reason::destination_loop: return "destination_loop";
+        case Reason::no_sni: return "no_sni";
     }
     return "unknown";
 }
@@ -117,6 +120,12 @@ std::string_view describe(Reason r) {
         case Reason::http2_flood:
             return "The client abused HTTP/2 (a flood of resets, control frames or headers), so the connection was "
                    "closed.";
+        case Reason::no_original_destination:
+            return "The connection reached the proxy's transparent listener directly, so the proxy cannot tell which "
+                   "server it was meant for.";
+        case Reason::destination_loop: return "The connection was addressed to the proxy itself, which it never relays to.";
+        case Reason::no_sni:
+            return "The client did not name the server it wants (no SNI), so the proxy cannot intercept the connection.";
     }
     return "Unknown error.";
 }

@@ -61,8 +61,12 @@ enum class Reason {
     // HTTP/2 under inspection (h2/).
     malformed_http2,  // a peer broke RFC 9113 (the connection ends with GOAWAY)
     http2_flood,      // a client abused HTTP/2: rapid reset, CONTINUATION / PING / SETTINGS floods, an HPACK bomb
+    // Transparent interception (listen.transparent).
+    no_original_destination,  // the node cannot tell where the connection was going (not steered to it)
+    destination_loop,         // the original destination is the node itself
+    no_sni,                   // a ClientHello without SNI, refused by transparent.no_sni
 };
-inline constexpr Reason kLastReason = Reason::http2_flood;
+inline constexpr Reason kLastReason = Reason::no_sni;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

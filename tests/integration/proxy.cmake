@@ -63,3 +63,11 @@ target_link_libraries(proxy_icap_tests PRIVATE test_support origin_support icap_
                       nlohmann_json::nlohmann_json Catch2::Catch2WithMain ZLIB::ZLIB)
 add_dependencies(proxy_icap_tests proxy-node ca-service hsm-tool)
 catch_discover_tests(proxy_icap_tests TEST_PREFIX "proxy-icap:" PROPERTIES LABELS integration)
+
+# Transparent interception (listen.transparent) in network namespaces the tests make
+# (support/netns_lab): nftables steers a client's HTTPS to the node (needs root, as CI is).
+add_executable(proxy_transparent_tests proxy_transparent_test.cpp ${PROJECT_SOURCE_DIR}/tests/support/netns_lab.cpp)
+target_link_libraries(proxy_transparent_tests PRIVATE test_support origin_support proxy_core nlohmann_json::nlohmann_json
+                      Catch2::Catch2WithMain)
+add_dependencies(proxy_transparent_tests proxy-node ca-service hsm-tool)
+catch_discover_tests(proxy_transparent_tests TEST_PREFIX "proxy-transparent:" PROPERTIES LABELS integration)

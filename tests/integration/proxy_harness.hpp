@@ -46,6 +46,8 @@ struct ProxyOptions {
     std::string node = "node-1";               // identity from the TestCa's nodes/<node>/
     std::string inspection;                    // lines for [inspection] (and its sub-tables)
     std::vector<std::string> launcher;         // argv before the binary's, e.g. {"prlimit", "--nofile=100:100", "--"}
+    std::string netns;                         // a network namespace to run it in (management asked there too)
+    std::string listen_extra;                  // extra lines for [listen] (transparent = ...)
     std::string access;                        // extra lines for [access]
     // access.denied_destinations: the node's default less loopback, where the test origins
     // listen; empty: the key is not written (the node's default applies).
@@ -60,11 +62,13 @@ public:
     ProxyNode(const TestCa& ca, std::uint16_t ca_port, std::filesystem::path work, const std::filesystem::path& extra_ca,
               ProxyOptions options = {})
         : ca_(ca), work_(std::move(work)), port_(free_port()), mgmt_port_(free_port()), launcher_(options.launcher) {
+        if (!options.netns.empty()) via_ = {"ip", "netns", "exec", options.netns};
+        launcher_.insert(launcher_.begin(), via_.begin(), via_.end());
         std::filesystem::create_directories(work_);
         const auto& d = ca.dir;
         std::ofstream cfg(config_file());
         cfg << "[node]\nname = \"" << options.node << "\"\n"
-            << "[listen]\nproxy = \"127.0.0.1:" << port_ << "\"\nmanagement = \"127.0.0.1:" << mgmt_port_ << "\"\n"
+            << "[listen]\nproxy = \"127.0.0.1:" << port_ << "\"\nmanagement = \"127.0.0.1:" << mgmt_port_ << "\"\n" << options.listen_extra
             << "[ca_service]\nurl = \"https://127.0.0.1:" << ca_port << "\"\n"
             << "server_ca = \"" << (d / "pki/service-ca.pem").string() << "\"\n"
             << "certificate = \"" << (d / "nodes" / options.node / "node.pem").string() << "\"\n"
@@ -95,7 +99,7 @@ public:
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (std::chrono::steady_clock::now() < deadline) {
             if (!child_->running()) throw std::runtime_error("proxy-node exited:\n" + log());
-            auto r = run({"curl", "-s", "--max-time", "2", "http://127.0.0.1:" + std::to_string(mgmt_port_) + "/healthz"});
+            auto r = mgmt_get("/healthz");
             if (r.exit_code == 0 && r.output.find("\"status\"") != std::string::npos) return;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
@@ -115,6 +119,12 @@ public:
     std::string proxy_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     std::string mgmt_url(const std::string& path) const {
         return "http://127.0.0.1:" + std::to_string(mgmt_port_) + path;
+    }
+    // GET on the management listener, from the node's network namespace.
+    RunResult mgmt_get(const std::string& path) const {
+        std::vector<std::string> argv = via_;
+        argv.insert(argv.end(), {"curl", "-s", "--max-time", "2", mgmt_url(path)});
+        return run(argv);
     }
     std::filesystem::path config_file() const { return work_ / "proxy-node.toml"; }
     std::filesystem::path connection_log() const { return work_ / "connections.jsonl"; }
@@ -144,7 +154,7 @@ public:
     // so a record read earlier may still be the previous connection's.
     void settle() const {
         for (int i = 0; i < 200; ++i) {
-            auto h = run({"curl", "-s", "--max-time", "2", mgmt_url("/healthz")});
+            auto h = mgmt_get("/healthz");
             if (h.output.find("\"active_connections\":0") != std::string::npos) return;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
@@ -179,6 +189,7 @@ private:
     std::uint16_t port_;
     std::uint16_t mgmt_port_;
     std::vector<std::string> launcher_;
+    std::vector<std::string> via_;  // ip netns exec NS, when it runs in one
     std::unique_ptr<Child> child_;
 };
 
@@ -339,6 +350,23 @@ inline std::string header_value(const std::string& headers, const std::string& n
     std::string v = headers.substr(start, end - start);
     v.erase(0, v.find_first_not_of(' '));
     return v;
+}
+
+// Waits (at most 10 s) until something accepts TCP connections on 127.0.0.1:`port` (a
+// server started by the test, e.g. openssl s_server); false if nothing does.
+inline bool wait_for_listener(std::uint16_t port) {
+    for (int i = 0; i < 200; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const bool up = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+        if (fd >= 0) ::close(fd);
+        if (up) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
 }
 
 // curl through the proxy trusting only `root_ca` (the interception root).

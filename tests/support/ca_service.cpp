@@ -69,7 +69,10 @@ CaService::CaService(const TestCa& ca, std::filesystem::path work_dir, ServiceOp
 CaService::~CaService() { child_.reset(); }
 
 void CaService::start() {
-    std::vector<std::string> argv = options_.launcher;
+    std::vector<std::string> via;
+    if (!options_.netns.empty()) via = {"ip", "netns", "exec", options_.netns};
+    std::vector<std::string> argv = via;
+    argv.insert(argv.end(), options_.launcher.begin(), options_.launcher.end());
     for (const auto& a : {(kBinDir / "ca-service").string(), std::string("--config"), config_file().string()})
         argv.push_back(a);
     child_ = std::make_unique<Child>(argv, work_ / "service.log", options_.env);
@@ -77,7 +80,7 @@ void CaService::start() {
     while (std::chrono::steady_clock::now() < deadline) {
         if (!child_->running()) throw std::runtime_error("ca-service exited:\n" + log());
         auto r = curl_request(ca_, url("/healthz"), (ca_.dir / "nodes/node-1/node.pem").string(),
-                              (ca_.dir / "nodes/node-1/node.key").string());
+                              (ca_.dir / "nodes/node-1/node.key").string(), "GET", "", "application/json", via);
         if (r.status != 0) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -141,12 +144,13 @@ std::string CaService::url(const std::string& path) const {
 std::string CaService::log() const { return read_file(work_ / "service.log"); }
 
 HttpReply curl_request(const TestCa& ca, const std::string& url, const std::string& cert, const std::string& key,
-                       const std::string& method, const std::string& body, const std::string& content_type) {
+                       const std::string& method, const std::string& body, const std::string& content_type,
+                       const std::vector<std::string>& via) {
     auto tmp = make_temp_dir("splitca-curl");
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20", "--cacert",
-                                     (ca.dir / "pki/service-ca.pem").string(), "-X", method,
-                                     "-D", (tmp / "headers").string(), "-o", (tmp / "body").string(),
-                                     "-w", "%{http_code}"};
+    std::vector<std::string> argv = via;
+    argv.insert(argv.end(), {"curl", "-sS", "--max-time", "20", "--cacert", (ca.dir / "pki/service-ca.pem").string(), "-X",
+                             method, "-D", (tmp / "headers").string(), "-o", (tmp / "body").string(), "-w",
+                             "%{http_code}"});
     if (!cert.empty()) argv.insert(argv.end(), {"--cert", cert, "--key", key});
     if (!body.empty() || method == "POST") {
         std::ofstream(tmp / "request") << body;

@@ -25,6 +25,7 @@ struct ServiceOptions {
     std::string node_identity_extra;    // extra lines for it (renew = false, ...)
     int node_identity_lifetime = 3600;  // seconds of a renewed identity
     std::vector<std::string> launcher;  // argv before the binary's, e.g. {"prlimit", "--nofile=100:100", "--"}
+    std::string netns;                  // a network namespace to run it in (its /healthz is asked there too)
 };
 
 class CaService {
@@ -65,10 +66,11 @@ struct HttpReply {
     std::string curl_error;   // curl's message when status is 0
 };
 
-// curl with a client identity (cert+key; empty for none), trusting the service CA.
+// curl with a client identity (cert+key; empty for none), trusting the service CA; `via`:
+// an argv prefix for curl (ip netns exec NS).
 HttpReply curl_request(const TestCa& ca, const std::string& url, const std::string& cert, const std::string& key,
                        const std::string& method = "GET", const std::string& body = "",
-                       const std::string& content_type = "application/json");
+                       const std::string& content_type = "application/json", const std::vector<std::string>& via = {});
 
 // A fresh EC P-256 public key, base64 DER SPKI, as a node would send it.
 std::string new_public_key_b64();
