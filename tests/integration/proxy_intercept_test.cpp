@@ -87,7 +87,8 @@ struct Origins {
                                          "-key", (dir / (std::string(weak) + ".key")).string()},
                 dir / (std::string(weak) + ".log")));
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        for (const auto& [name, port] : weak_ports)
+            if (!wait_for_listener(port)) throw std::runtime_error(std::string("openssl s_server for ") + name + " did not start");
         pki.write_root(dir / "origin-root.pem");
     }
     std::string url(const std::string& host, const std::string& path = "/") const {
@@ -304,7 +305,7 @@ TEST_CASE("servers offering only TLS 1.0 or only 3DES/CBC suites are refused", "
                                          "-cert", (dir / "cert.pem").string(), "-key", (dir / "key.pem").string()};
         argv.insert(argv.end(), c.args.begin(), c.args.end());
         Child server(argv, dir / (c.host + ".log"));
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        REQUIRE(wait_for_listener(port));
         auto r = curl_via(s.proxy, s.root(), "https://" + c.host + ":" + std::to_string(port) + "/");
         INFO(r.output << r.headers << read_file(dir / (c.host + ".log")));
         REQUIRE(r.exit_code == 0);
@@ -347,7 +348,7 @@ TEST_CASE("a stapled OCSP response that says revoked is refused; one that says g
         Child server({"openssl", "s_server", "-quiet", "-www", "-accept", std::to_string(port), "-cert", cert.string(),
                       "-key", key.string(), "-status_file", (dir / (c.host + ".resp")).string()},
                      dir / (c.host + ".log"));
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        REQUIRE(wait_for_listener(port));
         auto r = curl_via(s.proxy, s.root(), "https://" + c.host + ":" + std::to_string(port) + "/");
         INFO(r.output << r.headers << read_file(dir / (c.host + ".log")));
         REQUIRE(r.exit_code == 0);
