@@ -31,6 +31,21 @@
 //        small_cpu_ratio_same_rate=<icap / rules paced to the ICAP path's rate> bulk_cpu_ratio=<icap/rules>
 // The target: small_cpu_ratio <= 1.3 (the engine, not the proxy, is the bottleneck). CPU
 // per message falls with load, so the rule set is also measured at the ICAP path's rate.
+//
+// --transparent instead runs the whole bench in a network namespace of its own (root) and
+// compares, on the cached path, direct against CONNECT and against transparent
+// interception: the client connects straight to the origin's address from 127.0.0.3, and an
+// nftables NAT rule in that namespace redirects exactly those connections to the node's
+// listen.transparent. Last line:
+//   transparent cached_ratio=<transparent/direct> connect_ratio=<CONNECT/direct>
+// (target: cached_ratio >= 0.55).
+//
+// --mail instead compares mail delivery: a real MTA (python3-aiosmtpd with STARTTLS,
+// tests/integration/mail_server.py), 4 smtplib clients (tests/integration/mail_client.py)
+// each sending 100 KB messages with a base64 attachment in one STARTTLS session, straight to
+// the MTA and through the node's listen.smtp (STARTTLS on both sides, every MIME part
+// inspected), rounds interleaved. Last line:
+//   mail ratio=<node/direct messages per second> (target >= 0.5)
 
 #include "support/bench_ca.hpp"
 #include "support/clamav_icap.hpp"
@@ -44,9 +59,12 @@
 #include "ossl/error.hpp"
 #include "ossl/pem.hpp"
 
+#include <nlohmann/json.hpp>
 #include <openssl/err.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -84,6 +102,8 @@ struct Options {
     bool tls12 = false;            // the origin speaks TLS 1.2 at most
     int idle = 0;                  // intercepted connections held idle for the memory phase; 0: none
     bool icap = false;             // the ICAP comparison instead of the other phases
+    bool transparent = false;      // transparent interception on the cached path instead
+    bool mail = false;             // mail through listen.smtp instead
 };
 
 Options parse(int argc, char** argv) {
@@ -103,10 +123,12 @@ Options parse(int argc, char** argv) {
         else if (a == "--tls12") o.tls12 = true;
         else if (a == "--idle") o.idle = std::stoi(next());
         else if (a == "--icap") o.icap = true;
+        else if (a == "--transparent") o.transparent = true;
+        else if (a == "--mail") o.mail = true;
         else {
             std::fprintf(stderr,
                          "usage: proxy-bench [--clients N] [--phase-ms MS] [--rounds R] [--forging-names N] "
-                         "[--bulk-mb MB] [--ca-dir DIR] [--tls12] [--idle N] [--icap]\n");
+                         "[--bulk-mb MB] [--ca-dir DIR] [--tls12] [--idle N] [--icap | --transparent | --mail]\n");
             std::exit(2);
         }
     }
@@ -117,10 +139,23 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-int tcp_connect(std::uint16_t port) {
+// The source address of the transparent path's clients: the bench's nftables rule steers
+// connections from it, and only them, to the node (--transparent).
+constexpr const char* kTransparentSource = "127.0.0.3";
+
+int tcp_connect(std::uint16_t port, bool transparent_source = false) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (transparent_source) {
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        ::inet_pton(AF_INET, kTransparentSource, &src.sin_addr);
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+            ::close(fd);
+            return -1;
+        }
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
@@ -139,6 +174,7 @@ struct Path {
     SSL_CTX* ctx;
     std::uint16_t proxy_port;  // 0: direct
     bool h2 = false;           // HTTP/2 (ctx offers only h2) instead of HTTP/1.1
+    bool transparent = false;  // to the origin from kTransparentSource (steered to the node)
 };
 
 ossl::SslCtx client_ctx(const std::filesystem::path& trust, bool h2 = false) {
@@ -165,7 +201,7 @@ struct Connection {
 
 // Opens a connection to `host` on `p`; false on any failure.
 bool open_connection(const Path& p, std::uint16_t origin_port, const std::string& host, Connection& c) {
-    c.fd = tcp_connect(p.proxy_port != 0 ? p.proxy_port : origin_port);
+    c.fd = tcp_connect(p.proxy_port != 0 ? p.proxy_port : origin_port, p.transparent);
     if (c.fd < 0) return false;
     if (p.proxy_port != 0) {
         const std::string req = "CONNECT " + host + ":" + std::to_string(origin_port) + " HTTP/1.1\r\nHost: " + host +
@@ -536,6 +572,115 @@ int icap_comparison(const Options& o, const IcapPaths& paths, std::uint16_t orig
 
 }  // namespace
 
+// --mail: messages per second straight to the MTA and through the node's listen.smtp, 4
+// smtplib clients each sending `per_client` 100 KB messages in one STARTTLS session; the
+// rate counts the transactions (each client's own time from its first MAIL to its last
+// reply), not the clients' start-up.
+template <typename StartProxy>
+int mail_comparison(const Options& o, const std::filesystem::path& work, const std::filesystem::path& ca_dir,
+                    const OriginCert& mx_cert, StartProxy& start_proxy) {
+    const std::string mx = "cached.bench.example";
+    const std::string tests = std::string(SPLITCA_SOURCE_DIR) + "/tests/integration/";
+    write_cert_and_key(mx_cert, work / "mx.pem", work / "mx.key");
+    std::filesystem::create_directories(work / "mail");
+    testing_support::Child mta({"/usr/bin/python3", tests + "mail_server.py", "--listen", "127.0.0.1", "--port", "0",
+                                "--maildir", (work / "mail").string(), "--hostname", mx, "--cert",
+                                (work / "mx.pem").string(), "--key", (work / "mx.key").string(), "--max-size", "0",
+                                "--port-file", (work / "mta.port").string()},
+                               work / "mta.log");
+    std::uint16_t mta_port = 0;
+    for (auto deadline = Clock::now() + std::chrono::seconds(20); mta_port == 0; std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+        const std::string text = testing_support::read_file(work / "mta.port");
+        if (!text.empty()) mta_port = static_cast<std::uint16_t>(std::stoi(text));
+        else if (!mta.running() || Clock::now() > deadline) throw std::runtime_error("the MTA did not start; see " + work.string());
+    }
+    const std::uint16_t smtp_port = testing_support::free_port();
+    auto node = start_proxy("proxy-node-mail", testing_support::free_port(), testing_support::free_port(), "enabled = true\n",
+                            "smtp = \"127.0.0.1:" + std::to_string(smtp_port) + "\"\n",
+                            "[smtp]\nupstream = \"" + mx + ":" + std::to_string(mta_port) + "\"\n");
+    for (auto deadline = Clock::now() + std::chrono::seconds(20); !testing_support::loopback_accepting(smtp_port);
+         std::this_thread::sleep_for(std::chrono::milliseconds(50)))
+        if (!node->running() || Clock::now() > deadline) throw std::runtime_error("the mail node did not start; see " + work.string());
+
+    // 100 KB: a text part and a 72 KB binary attachment, base64 in 76-column lines.
+    std::string attachment(72 * 1024, '\0');
+    for (std::size_t i = 0; i < attachment.size(); ++i) attachment[i] = static_cast<char>((i * 2654435761u) >> 13);
+    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string b64;
+    for (std::size_t i = 0; i + 2 < attachment.size(); i += 3) {
+        const unsigned v = (static_cast<unsigned char>(attachment[i]) << 16) |
+                           (static_cast<unsigned char>(attachment[i + 1]) << 8) | static_cast<unsigned char>(attachment[i + 2]);
+        b64 += {k[v >> 18], k[(v >> 12) & 63], k[(v >> 6) & 63], k[v & 63]};
+    }
+    std::string message = "From: bench@client.example\r\nTo: rcpt@dest.example\r\nSubject: bench\r\nMIME-Version: 1.0\r\n"
+                          "Content-Type: multipart/mixed; boundary=\"bb\"\r\n\r\n--bb\r\nContent-Type: text/plain\r\n\r\n";
+    while (message.size() < 100 * 1024 - b64.size() - b64.size() / 76 * 2 - 200) message += "Lorem ipsum dolor sit amet.\r\n";
+    message += "--bb\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\n";
+    for (std::size_t i = 0; i < b64.size(); i += 76) message += b64.substr(i, 76) + "\r\n";
+    message += "--bb--\r\n";
+    std::ofstream(work / "message.eml", std::ios::binary) << message;
+
+    constexpr int kClients = 4;
+    const int per_client = 60;
+    struct MailRate {
+        double per_second = 0;
+        long long failures = 0;
+    };
+    auto deliver = [&](std::uint16_t port, const std::filesystem::path& trust, int repeat) {
+        std::vector<std::thread> threads;
+        std::vector<double> seconds(kClients, 0);
+        std::vector<long long> ok(kClients, 0), bad(kClients, 0);
+        for (int c = 0; c < kClients; ++c)
+            threads.emplace_back([&, c] {
+                const auto r = testing_support::run({"/usr/bin/python3", tests + "mail_client.py", "--server",
+                                                     "127.0.0.1:" + std::to_string(port), "--starttls", "--cafile",
+                                                     trust.string(), "--sni", mx, "--repeat", std::to_string(repeat),
+                                                     (work / "message.eml").string()},
+                                                    {}, std::chrono::seconds(300));
+                const auto j = nlohmann::json::parse(r.output.substr(0, r.output.find('\n')), nullptr, false);
+                if (!j.is_object() || !j.contains("results")) {
+                    bad[c] = repeat;
+                    return;
+                }
+                for (const auto& res : j["results"]) ++(res.value("code", 0) == 250 ? ok[c] : bad[c]);
+                seconds[c] = j.value("seconds", 0.0);
+            });
+        for (auto& t : threads) t.join();
+        MailRate out;
+        long long total = 0;
+        for (int c = 0; c < kClients; ++c) {
+            total += ok[c];
+            out.failures += bad[c];
+        }
+        const double wall = *std::max_element(seconds.begin(), seconds.end());
+        out.per_second = wall > 0 ? static_cast<double>(total) / wall : 0;
+        return out;
+    };
+    const auto origin_root = work / "origin-root.pem", interception_root = ca_dir / "pki/root-ca.pem";
+    deliver(mta_port, origin_root, 5);  // warm-up (and the node's leaf for the MX name)
+    deliver(smtp_port, interception_root, 5);
+    std::vector<double> direct_rates, node_rates, ratios, node_us;
+    long long failures = 0;
+    for (int round = 0; round < o.rounds; ++round) {
+        const auto d = deliver(mta_port, origin_root, per_client);
+        const double cpu_before = testing_support::process_cpu_seconds(node->pid());
+        const auto n = deliver(smtp_port, interception_root, per_client);
+        const double cpu = testing_support::process_cpu_seconds(node->pid()) - cpu_before;
+        direct_rates.push_back(d.per_second);
+        node_rates.push_back(n.per_second);
+        ratios.push_back(d.per_second > 0 ? n.per_second / d.per_second : 0);
+        node_us.push_back(cpu * 1e6 / (kClients * per_client));
+        failures += d.failures + n.failures;
+    }
+    std::printf("mail    direct %8.1f msg/s   through the node %8.1f msg/s   (100 KB with an attachment, %d clients x %d "
+                "messages, STARTTLS, medians of %d rounds; failures %lld; node CPU %.0f us per message)\n",
+                bench::median(direct_rates), bench::median(node_rates), kClients, per_client, o.rounds, failures,
+                bench::median(node_us));
+    std::printf("mail ratio=%.2f\n", bench::median(ratios));
+    return 0;
+}
+
 int main(int argc, char** argv) try {
     const Options o = parse(argc, argv);
     if (o.idle > 0) {
@@ -552,6 +697,15 @@ int main(int argc, char** argv) try {
         }
     }
     ::signal(SIGPIPE, SIG_IGN);
+    if (o.transparent) {
+        // Everything from here on (the CA, the origin, the nodes) runs in this namespace, and
+        // the steering rule lives and dies with it.
+        if (::unshare(CLONE_NEWNET) != 0)
+            throw std::runtime_error(std::string("--transparent needs a network namespace of its own (root): ") +
+                                     std::strerror(errno));
+        if (testing_support::run({"ip", "link", "set", "lo", "up"}).exit_code != 0)
+            throw std::runtime_error("--transparent: cannot bring up loopback in the new namespace");
+    }
     auto ca = bench::BenchCa::open_or_create(o.ca_dir);
     const auto work = ca.dir / "proxy-bench";
     std::filesystem::remove_all(work);
@@ -597,10 +751,12 @@ int main(int argc, char** argv) try {
     // proxy-node: node-1's identity; every bench name resolves to the origin via [upstream.hosts].
     // Two nodes: inspection off (the interception baseline) and the integrated inspector on
     // (EICAR plus one configured pattern, the whole bulk body scanned).
-    auto start_proxy = [&](const std::string& name, std::uint16_t port, std::uint16_t mgmt, const std::string& inspection) {
+    // `listen_extra`: more [listen] lines; `tail`: tables appended at the end.
+    auto start_proxy = [&](const std::string& name, std::uint16_t port, std::uint16_t mgmt, const std::string& inspection,
+                           const std::string& listen_extra = "", const std::string& tail = "") {
         std::ofstream cfg(work / (name + ".toml"));
         cfg << "[node]\nname = \"node-1\"\n[listen]\nproxy = \"127.0.0.1:" << port
-            << "\"\nmanagement = \"127.0.0.1:" << mgmt << "\"\n[ca_service]\nurl = \"https://127.0.0.1:" << ca_port
+            << "\"\nmanagement = \"127.0.0.1:" << mgmt << "\"\n" << listen_extra << "[ca_service]\nurl = \"https://127.0.0.1:" << ca_port
             << "\"\nserver_ca = \"" << (ca.dir / "pki/service-ca.pem").string() << "\"\ncertificate = \""
             << (ca.dir / "nodes/node-1/node.pem").string() << "\"\nprivate_key = \""
             << (ca.dir / "nodes/node-1/node.key").string() << "\"\nconnections = 16\n[upstream]\nextra_ca = \""
@@ -613,7 +769,7 @@ int main(int argc, char** argv) try {
             // every connection, as in production).
             << "[access]\ndenied_destinations = [\"0.0.0.0/8\", \"::/128\", \"169.254.0.0/16\", \"fe80::/10\", "
                "\"224.0.0.0/4\", \"ff00::/8\", \"255.255.255.255/32\"]\n"
-            << "[inspection]\n" << inspection;
+            << "[inspection]\n" << inspection << tail;
         cfg.close();
         return std::make_unique<testing_support::Child>(
             std::vector<std::string>{std::string(SPLITCA_BIN_DIR) + "/proxy-node", "--config", (work / (name + ".toml")).string()},
@@ -621,7 +777,9 @@ int main(int argc, char** argv) try {
     };
     const std::uint16_t proxy_port = testing_support::free_port(), mgmt_port = testing_support::free_port();
     const std::uint16_t inspect_port = testing_support::free_port(), inspect_mgmt_port = testing_support::free_port();
-    auto proxy = start_proxy("proxy-node", proxy_port, mgmt_port, "enabled = false\n");
+    const std::uint16_t transparent_port = testing_support::free_port();
+    auto proxy = start_proxy("proxy-node", proxy_port, mgmt_port, "enabled = false\n",
+                             o.transparent ? "transparent = \"127.0.0.1:" + std::to_string(transparent_port) + "\"\n" : "");
     auto inspecting = start_proxy("proxy-node-inspect", inspect_port, inspect_mgmt_port,
                                   "enabled = true\nmax_scan_bytes = " + std::to_string(o.bulk_bytes * 2) +
                                       "\n[inspection.patterns]\n\"bench-marker\" = \"hex:deadbeefcafe\"\n");
@@ -654,6 +812,49 @@ int main(int argc, char** argv) try {
     run_rate(direct, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(via, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
     run_rate(inspected, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+
+    if (o.transparent) {
+        // Connections from kTransparentSource to the origin go to the node instead, as a
+        // network's policy routing and nftables rule would send them.
+        const std::string rules = "table ip bench_steer {\n  chain output {\n    type nat hook output priority -100;\n"
+                                  "    ip saddr " + std::string(kTransparentSource) + " tcp dport " +
+                                  std::to_string(origin.port()) + " redirect to :" + std::to_string(transparent_port) +
+                                  "\n  }\n}\n";
+        std::ofstream(work / "steer.nft") << rules;
+        const auto loaded = testing_support::run({"nft", "-f", (work / "steer.nft").string()});
+        if (loaded.exit_code != 0) throw std::runtime_error("--transparent: nft -f failed: " + loaded.output);
+        const Path transparent{"transparent", proxy_ctx.get(), 0, false, true};
+        if (fetch(transparent, origin.port(), "cached.bench.example", "/", buf) < 0)
+            throw std::runtime_error("--transparent: a fetch through the transparent listener failed; see " + work.string());
+        run_rate(transparent, origin.port(), o.clients, one_name, 0, std::chrono::milliseconds(500));
+        Rounds t_direct, t_connect, t_transparent;
+        CpuCost c_direct, c_connect, c_transparent;
+        for (int round = 0; round < o.rounds; ++round) {
+            const auto d = metered(c_direct, 0, ca_service.pid(),
+                                   [&] { return run_rate(direct, origin.port(), o.clients, one_name, 0, o.phase); });
+            t_direct.add(d, d);
+            t_connect.add(metered(c_connect, proxy->pid(), ca_service.pid(),
+                                  [&] { return run_rate(via, origin.port(), o.clients, one_name, 0, o.phase); }),
+                          d);
+            t_transparent.add(metered(c_transparent, proxy->pid(), ca_service.pid(),
+                                      [&] { return run_rate(transparent, origin.port(), o.clients, one_name, 0, o.phase); }),
+                              d);
+        }
+        std::printf("cached  direct %8.0f conn/s   CONNECT %8.0f conn/s   transparent %8.0f conn/s   (medians of %d "
+                    "rounds; ratio spread %s / %s; failures %lld/%lld/%lld)\n",
+                    bench::median(t_direct.rates), bench::median(t_connect.rates), bench::median(t_transparent.rates),
+                    o.rounds, t_connect.spread().c_str(), t_transparent.spread().c_str(), t_direct.failures,
+                    t_connect.failures, t_transparent.failures);
+        std::printf("CPU per connection (us, medians; clients and origin + proxy-node): direct %s, CONNECT %s, "
+                    "transparent %s\n",
+                    c_direct.text(false, false).c_str(), c_connect.text(true, false).c_str(),
+                    c_transparent.text(true, false).c_str());
+        std::printf("transparent cached_ratio=%.2f connect_ratio=%.2f\n", bench::median(t_transparent.ratios),
+                    bench::median(t_connect.ratios));
+        return 0;
+    }
+
+    if (o.mail) return mail_comparison(o, work, ca.dir, certs.front(), start_proxy);
 
     if (o.icap) {
         testing_support::ClamavIcap engine(work / "clamav");

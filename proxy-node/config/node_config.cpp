@@ -1,5 +1,7 @@
 #include "config/node_config.hpp"
 
+#include "certs/names.hpp"
+
 #include "inspect/icap/icap_protocol.hpp"
 #include "ossl/encoding.hpp"
 #include "settings/toml_reader.hpp"
@@ -309,6 +311,65 @@ void load_icap(const Reader& r, const toml::table& root, NodeConfig& c) {
     std::sort(c.icap.begin(), c.icap.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
 }
 
+SmtpSection::TlsPolicy tls_policy(const Reader& r, const std::string& key, const std::string& value) {
+    if (value == "strict") return SmtpSection::TlsPolicy::strict;
+    if (value == "opportunistic") return SmtpSection::TlsPolicy::opportunistic;
+    r.fail(key, "must be \"strict\" or \"opportunistic\" (is '" + value + "')");
+}
+
+void load_smtp(const Reader& r, NodeConfig& c) {
+    auto& m = c.smtp;
+    const std::string upstream = r.string("smtp.upstream", "");
+    if (!upstream.empty()) {
+        try {
+            const Endpoint ep = settings::parse_endpoint(upstream);
+            m.upstream_host = ep.host;
+            m.upstream_port = ep.port;
+        } catch (const std::invalid_argument& e) {
+            r.fail("smtp.upstream", e.what());
+        }
+    }
+    if (!m.listen.empty() && m.upstream_host.empty())
+        r.fail("smtp.upstream", "is required with listen.smtp: the mail server the node relays to (\"host:port\")");
+    if (const auto* ports = r.node("smtp.transparent_ports")) {
+        const auto* a = ports->as_array();
+        if (a == nullptr) r.fail("smtp.transparent_ports", "must be a list of port numbers");
+        m.transparent_ports.clear();
+        for (const auto& v : *a) {
+            const auto p = v.value_exact<std::int64_t>();
+            if (!p || *p < 1 || *p > 65535) r.fail("smtp.transparent_ports", "must hold port numbers 1-65535");
+            m.transparent_ports.push_back(static_cast<std::uint16_t>(*p));
+        }
+    }
+    m.tls = tls_policy(r, "smtp.tls", r.string("smtp.tls", "strict"));
+    if (const auto* domains = r.node("smtp.tls_domains")) {
+        const auto* t = domains->as_table();
+        if (t == nullptr) r.fail("smtp.tls_domains", "must be a table of \"domain\" = \"strict\" | \"opportunistic\"");
+        for (const auto& [k, v] : *t) {
+            const std::string key = "smtp.tls_domains." + std::string(k.str());
+            const auto value = v.value_exact<std::string>();
+            if (!value) r.fail(key, "must be \"strict\" or \"opportunistic\"");
+            const std::string name = normalise_name(std::string(k.str()));
+            if (!plausible_dns_name(name) || name.front() == '*')
+                r.fail(key, "is not a domain name (write \"example.net\": it covers the names under it too)");
+            m.tls_domains[name] = tls_policy(r, key, *value);
+        }
+    }
+    const std::string no_starttls = r.string("smtp.no_starttls", "refuse");
+    if (no_starttls == "plaintext") m.no_starttls_plaintext = true;
+    else if (no_starttls != "refuse")
+        r.fail("smtp.no_starttls", "must be \"refuse\" or \"plaintext\" (is '" + no_starttls + "')");
+    m.max_message_bytes = static_cast<std::uint64_t>(
+        r.integer("smtp.max_message_bytes", static_cast<std::int64_t>(m.max_message_bytes), 1024, 1ll << 30));
+    m.max_line_bytes = static_cast<std::size_t>(
+        r.integer("smtp.max_line_bytes", static_cast<std::int64_t>(m.max_line_bytes), 512, 64 * 1024));
+    m.command_timeout =
+        std::chrono::seconds(r.integer("smtp.command_timeout_seconds", m.command_timeout.count(), 1, 3600));
+    m.data_timeout = std::chrono::seconds(r.integer("smtp.data_timeout_seconds", m.data_timeout.count(), 1, 7200));
+    m.max_mime_parts =
+        static_cast<std::size_t>(r.integer("smtp.max_mime_parts", static_cast<std::int64_t>(m.max_mime_parts), 1, 100000));
+}
+
 }  // namespace
 
 
@@ -316,10 +377,12 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     const toml::table root = Reader::parse_file(file);
     const Reader r(root, file, "proxy-node/README.md");
     r.only_keys("", {"node", "listen", "ca_service", "upstream", "leaf", "limits", "log", "threads", "access", "bypass",
-                     "inspection", "icap", "transparent"});
+                     "inspection", "icap", "transparent", "smtp"});
     r.only_keys("node", {"name"});
-    r.only_keys("listen", {"proxy", "management", "transparent"});
+    r.only_keys("listen", {"proxy", "management", "transparent", "smtp"});
     r.only_keys("transparent", {"capture", "no_sni"});
+    r.only_keys("smtp", {"upstream", "transparent_ports", "tls", "tls_domains", "no_starttls", "max_message_bytes",
+                         "max_line_bytes", "command_timeout_seconds", "data_timeout_seconds", "max_mime_parts"});
     r.only_keys("ca_service", {"url", "server_ca", "certificate", "private_key", "connect_timeout_ms",
                                "request_timeout_ms", "connections", "max_attempts", "retry_base_delay_ms",
                                "health_interval_ms", "renew_identity", "renew_before_seconds"});
@@ -350,6 +413,13 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
     c.proxy_listen = listeners(r, "listen.proxy", true);
     c.management_listen = r.endpoint("listen.management");
     c.transparent_listen = listeners(r, "listen.transparent", false);
+    c.smtp.listen = listeners(r, "listen.smtp", false);
+    for (const auto& s : c.smtp.listen) {
+        auto same = [&](const Endpoint& e) { return e.host == s.host && e.port == s.port; };
+        if (std::any_of(c.proxy_listen.begin(), c.proxy_listen.end(), same) ||
+            std::any_of(c.transparent_listen.begin(), c.transparent_listen.end(), same) || same(c.management_listen))
+            r.fail("listen.smtp", s.host + ":" + std::to_string(s.port) + " is another listener too");
+    }
     for (const auto& t : c.transparent_listen) {
         for (const auto& p : c.proxy_listen)
             if (p.host == t.host && p.port == t.port)
@@ -364,6 +434,8 @@ NodeConfig load_node_config(const std::filesystem::path& file) {
         else r.fail("transparent.capture", "must be \"redirect\" or \"tproxy\" (is '" + capture + "')");
         c.transparent.no_sni_tunnel = rule(r, "transparent.no_sni", bypass::Rule::refuse) == bypass::Rule::tunnel;
     }
+
+    load_smtp(r, c);
 
     auto& cs = c.ca_service;
     const std::string url = r.string("ca_service.url");

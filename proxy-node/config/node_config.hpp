@@ -136,12 +136,39 @@ struct TransparentSection {
     bool no_sni_tunnel = false;
 };
 
+// [smtp]: e-mail with STARTTLS (mail/smtp_relay.hpp), on listen.smtp (the node is the
+// clients' smart host and relays to `upstream`) and on listen.transparent for the
+// original destination ports in `transparent_ports`.
+struct SmtpSection {
+    std::vector<Endpoint> listen;  // listen.smtp; empty: none
+    std::string upstream_host;     // smtp.upstream "host:port", required with listen.smtp
+    std::uint16_t upstream_port = 25;
+    std::vector<std::uint16_t> transparent_ports{25, 587};
+    // How the server's certificate is held after STARTTLS upstream: "strict" (validated as
+    // for HTTPS; a failure refuses the STARTTLS) or "opportunistic" (encrypted whatever the
+    // certificate, what failed logged), globally and per server domain (`tls_domains`: the
+    // server's name and every name under it).
+    enum class TlsPolicy { strict, opportunistic };
+    TlsPolicy tls = TlsPolicy::strict;
+    std::map<std::string, TlsPolicy> tls_domains;
+    // A server that offers no STARTTLS: "refuse" (default: 421 4.7.0 to the client, which
+    // keeps its mail queued) or "plaintext" (relayed in clear, STARTTLS never offered to the
+    // client, logged).
+    bool no_starttls_plaintext = false;
+    std::uint64_t max_message_bytes = 32ull << 20;  // larger: 552 5.3.4, not relayed
+    std::size_t max_line_bytes = 4096;              // a command or reply line (RFC 5321: 512)
+    std::chrono::seconds command_timeout{300};      // RFC 5321 4.5.3.2
+    std::chrono::seconds data_timeout{600};         // a whole message's content
+    std::size_t max_mime_parts = 1000;              // more, or nested deeper than 16: refused (554)
+};
+
 struct NodeConfig {
     std::filesystem::path source;
     std::string name;
     std::vector<Endpoint> proxy_listen;  // one listener per address ("H:P" or a list of them)
     std::vector<Endpoint> transparent_listen;  // listen.transparent; empty: none
     TransparentSection transparent;
+    SmtpSection smtp;
     Endpoint management_listen;
     CaServiceSection ca_service;
     UpstreamSection upstream;

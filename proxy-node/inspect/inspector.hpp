@@ -30,7 +30,10 @@ std::string_view name(Direction d);
 // an upgrade (its body is the message payload, decoded when permessage-deflate compressed
 // it; content_type is "text/plain; charset=utf-8" for text and "application/octet-stream"
 // for binary; method and target are the upgrade request's).
-enum class Carrier { http1, http2, websocket };
+// An e-mail part (mail/): each leaf part of a message relayed over SMTP, transfer-decoding
+// undone (direction request, method "SMTP", target the part's file name or "", host the
+// mail server's name, content_type the part's media type).
+enum class Carrier { http1, http2, websocket, mail };
 
 // What is known about a message when its head has been read. Views are valid only for
 // the duration of Inspector::begin().

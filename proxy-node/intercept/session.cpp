@@ -7,6 +7,7 @@
 #include "intercept/raw_relay.hpp"
 #include "h2/h2_relay.hpp"
 #include "inspect/inspecting_relay.hpp"
+#include "mail/smtp_relay.hpp"
 #include "tls/plain_stream.hpp"
 #include "intercept/watchdog.hpp"
 #include "ossl/pem.hpp"
@@ -127,7 +128,8 @@ public:
           client_(std::move(client)),
           upstream_(client_.get_executor()),
           watchdog_(std::make_shared<Watchdog>(client_.get_executor())),
-          transparent_(kind == Listener::transparent) {
+          transparent_(kind == Listener::transparent),
+          smtp_listener_(kind == Listener::smtp) {
         watchdog_->watch(&client_);
         watchdog_->watch(&upstream_);
     }
@@ -156,6 +158,13 @@ public:
 
 private:
     awaitable<void> handle() {
+        if (smtp_listener_) {
+            rec_.mode = "smtp";
+            const std::string host = ctx_.config.smtp.upstream_host;
+            rec_.connect_target = host + ":" + std::to_string(ctx_.config.smtp.upstream_port);
+            co_await mail(host, ctx_.config.smtp.upstream_port);
+            co_return;
+        }
         if (transparent_) {
             co_await transparent();
             co_return;
@@ -262,7 +271,7 @@ private:
         };
         return std::any_of(c.proxy_listen.begin(), c.proxy_listen.end(), matches) ||
                std::any_of(c.transparent_listen.begin(), c.transparent_listen.end(), matches) ||
-               matches(c.management_listen);
+               std::any_of(c.smtp.listen.begin(), c.smtp.listen.end(), matches) || matches(c.management_listen);
     }
 
     // An address of this host: one a socket can bind to without IP_TRANSPARENT.
@@ -307,7 +316,149 @@ private:
         target.host = dest->address().to_string();
         target.port = dest->port();
         rec_.requested_host = target.host;
+        const auto& mail_ports = ctx_.config.smtp.transparent_ports;
+        if (std::find(mail_ports.begin(), mail_ports.end(), target.port) != mail_ports.end()) {
+            co_await mail(target.host, target.port);
+            co_return;
+        }
         co_await intercept(target, target.host);
+    }
+
+    // --- e-mail: SMTP with STARTTLS (mail/smtp_relay.hpp) ----------------------------------
+
+    // The SMTP session's TLS upgrades and deadlines, from this connection.
+    class MailLinks final : public mail::SmtpLinks {
+    public:
+        explicit MailLinks(Session& s) : s_(s) {}
+        awaitable<UpstreamTls> upstream_tls(const std::string& server_name, bool opportunistic) override {
+            UpstreamTls out = co_await s_.mail_upstream_tls(server_name, opportunistic);
+            co_return out;
+        }
+        awaitable<tls::ByteStream*> client_tls(const std::vector<std::string>& names, std::string& failure) override {
+            tls::ByteStream* out = co_await s_.mail_client_tls(names, failure);
+            co_return out;
+        }
+        void deadline(std::chrono::milliseconds within) override { s_.watchdog_->phase(within); }
+        bool expired() const override { return s_.watchdog_->expired(); }
+
+    private:
+        Session& s_;
+    };
+
+    // `host`: the mail server (smtp.upstream's name, or transparently the original
+    // destination's address).
+    awaitable<void> mail(const std::string& host_ref, std::uint16_t port) {
+        const std::string host = host_ref;
+        rec_.requested_host = normalise_name(host);
+        if (auto failure = co_await connect_upstream(host, port)) {
+            // The client waits for a greeting: a 421 makes it keep its mail queued.
+            co_await write_plain("421 4.4.0 The mail server cannot be reached; try again later\r\n");
+            finish(decision::kFailed, failure->reason, failure->detail);
+            co_return;
+        }
+        tls::PlainStream client_plain(client_);
+        tls::PlainStream upstream_plain(upstream_);
+        MailLinks links(*this);
+        const mail::SmtpParams params{ctx_.config.smtp,
+                                      ctx_.inspector,
+                                      std::chrono::milliseconds(ctx_.config.inspection.verdict_timeout_ms),
+                                      ctx_.log,
+                                      ctx_.metrics,
+                                      rec_.client,
+                                      normalise_name(host),
+                                      rec_.bytes_client_to_upstream,
+                                      rec_.bytes_upstream_to_client};
+        const mail::SmtpOutcome outcome = co_await mail::smtp_relay(client_plain, upstream_plain, links, params);
+        rec_.requested_host = outcome.server_name;
+        if (ctx_.inspector != nullptr) rec_.inspection = outcome.inspected ? "on" : "off";
+        finish(outcome.decision, outcome.reason, outcome.detail);
+    }
+
+    awaitable<mail::SmtpLinks::UpstreamTls> mail_upstream_tls(const std::string& server_name_ref, bool opportunistic) {
+        const std::string server_name = server_name_ref;
+        mail::SmtpLinks::UpstreamTls out;
+        mail_seen_.record_only = opportunistic;
+        mail_upstream_.emplace(upstream_, ctx_.upstream.new_session(server_name, rec_.upstream, {}, mail_seen_));
+        watchdog_->phase(limits_.handshake_timeout);
+        const bool ok = co_await mail_upstream_->handshake();
+        SSL* ussl = mail_upstream_->ssl();
+        Verdict verdict = ok ? ctx_.upstream.check_established(ussl) : ctx_.upstream.classify_failure(ussl, mail_upstream_->failure());
+        if (!ok && watchdog_->expired()) verdict = {Reason::timeout, "TLS handshake timed out"};
+        rec_.upstream_cert_sha256 = mail_seen_.leaf_sha256;
+        if (!ok || (!opportunistic && !verdict.ok())) {
+            SSL_set_app_data(ussl, nullptr);
+            out.reason = verdict.ok() ? Reason::handshake_failed : verdict.reason;
+            out.failure = std::string(code(out.reason)) + (verdict.detail.empty() ? "" : ": " + verdict.detail);
+            co_return out;
+        }
+        if (mail_seen_.verify_error != 0) {
+            out.note = std::string(code(reason_for_verify_error(mail_seen_.verify_error))) + ": " +
+                       X509_verify_cert_error_string(mail_seen_.verify_error);
+        }
+        if (!verdict.ok()) out.note += (out.note.empty() ? "" : "; ") + std::string(code(verdict.reason)) + ": " + verdict.detail;
+        if (X509* peer = SSL_get0_peer_certificate(ussl)) {
+            if (rec_.upstream_cert_sha256.empty()) rec_.upstream_cert_sha256 = ossl::fingerprint_sha256(*peer);
+            out.names = dns_names(peer);
+        }
+        rec_.upstream_tls = summarize(ussl);
+        ++(rec_.upstream_tls.resumed ? ctx_.metrics.upstream_resumed : ctx_.metrics.upstream_full);
+        out.stream = &*mail_upstream_;
+        co_return out;
+    }
+
+    // The client's TLS after its STARTTLS: a leaf for its SNI, else for the first of `names`
+    // (the server certificate's names) with the rest of them on it.
+    awaitable<tls::ByteStream*> mail_client_tls(const std::vector<std::string>& names_ref, std::string& failure) {
+        const std::vector<std::string> names = names_ref;
+        watchdog_->phase(limits_.client_hello_timeout);
+        tls::ClientHello hello;
+        std::unique_ptr<std::uint8_t[]> storage;
+        std::size_t have = 0;
+        const auto peeked = co_await peek_client_hello(hello, storage, have);
+        storage.reset();
+        if (!peeked || *peeked != tls::HelloStatus::complete) {
+            failure = !peeked ? (watchdog_->expired() ? "no ClientHello in time after STARTTLS"
+                                                      : "the client closed before its ClientHello after STARTTLS")
+                              : "the client's bytes after STARTTLS are not a TLS ClientHello";
+            co_return nullptr;
+        }
+        std::string server_name;
+        std::vector<std::string> extra;
+        const std::string sni = normalise_name(hello.server_name);
+        if (!sni.empty() && plausible_dns_name(sni) && sni.front() != '*') server_name = sni;
+        for (const auto& raw : names) {
+            const std::string n = normalise_name(raw);
+            if (!plausible_dns_name(n) || n == server_name) continue;
+            if (server_name.empty() && n.front() != '*') server_name = n;
+            else if (extra.size() + 1 < ctx_.config.leaf.max_names) extra.push_back(n);
+        }
+        if (server_name.empty()) {
+            failure = "no name for the client's certificate: the client sent no SNI and the server's certificate names no "
+                      "DNS name";
+            co_return nullptr;
+        }
+        rec_.requested_host = server_name;
+        watchdog_->phase(limits_.certificate_timeout);
+        auto leaf = ctx_.leaves.find(server_name);
+        if (leaf) rec_.leaf = "cache";
+        else {
+            auto obtained = co_await ctx_.leaves.async_obtain(server_name, extra, use_awaitable);
+            if (!obtained.leaf) {
+                failure = "no certificate for " + server_name + ": " + obtained.error;
+                co_return nullptr;
+            }
+            leaf = obtained.leaf;
+            rec_.leaf = "issued";
+        }
+        ossl::Ssl client_ssl = ctx_.client_tls.new_session(*leaf->certificate, **leaf->chain, *leaf->key->key);
+        mail_client_.emplace(client_, std::move(client_ssl));
+        watchdog_->phase(limits_.handshake_timeout);
+        if (!co_await mail_client_->handshake()) {
+            failure = "the client's TLS handshake after STARTTLS failed: " + mail_client_->failure().text;
+            co_return nullptr;
+        }
+        rec_.client_tls = summarize(mail_client_->ssl());
+        co_return &*mail_client_;
     }
 
     // --- interception, after CONNECT or on a transparent listener --------------------------
@@ -648,21 +799,37 @@ private:
         return i == bytes.size() || (i < 20 && bytes[i] == ' ');
     }
 
-    awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {
+    // Peeks at the client's first bytes (into `storage`, `have` of them) until they hold a
+    // whole ClientHello or cannot; nullopt when the client closed or the deadline passed first.
+    awaitable<std::optional<tls::HelloStatus>> peek_client_hello(tls::ClientHello& hello,
+                                                                 std::unique_ptr<std::uint8_t[]>& storage,
+                                                                 std::size_t& have) {
         // Not zero-filled (it is peeked into before any byte is looked at).
-        auto storage = std::make_unique_for_overwrite<std::uint8_t[]>(kMaxClientHelloBytes + 1);
+        storage = std::make_unique_for_overwrite<std::uint8_t[]>(kMaxClientHelloBytes + 1);
         const std::span<std::uint8_t> buf(storage.get(), kMaxClientHelloBytes + 1);
-        std::size_t have = 0;
+        have = 0;
         for (;;) {
             have = co_await tls::peek_more(client_, buf, have);
-            if (have == 0) {
+            if (have == 0) co_return std::nullopt;
+            const auto status = tls::parse_client_hello({buf.data(), have}, kMaxClientHelloBytes, hello);
+            if (status != tls::HelloStatus::need_more) co_return status;
+        }
+    }
+
+    awaitable<bool> read_client_hello(tls::ClientHello& hello, std::uint16_t port) {
+        std::unique_ptr<std::uint8_t[]> storage;
+        std::size_t have = 0;
+        const auto peeked = co_await peek_client_hello(hello, storage, have);
+        const std::span<const std::uint8_t> buf(storage.get(), have);
+        {
+            if (!peeked) {
                 finish(decision::kFailed, watchdog_->expired() ? Reason::timeout : Reason::client_handshake_failed,
                        watchdog_->expired() ? "no ClientHello in time" : "client closed before its ClientHello");
                 co_return false;
             }
-            switch (tls::parse_client_hello({buf.data(), have}, kMaxClientHelloBytes, hello)) {
+            switch (*peeked) {
                 case tls::HelloStatus::complete: hello_bytes_ = have; co_return true;
-                case tls::HelloStatus::need_more: continue;
+                case tls::HelloStatus::need_more: co_return false;  // not returned by peek_client_hello
                 case tls::HelloStatus::not_tls: {
                     const auto& ports = ctx_.config.bypass.non_tls_ports;
                     if (ctx_.config.bypass.non_tls == bypass::Rule::tunnel &&
@@ -675,7 +842,7 @@ private:
                     // Not to 443, where it is a client speaking plaintext to a TLS port: the
                     // not_tls page below tells it so.
                     if (ctx_.inspector != nullptr && ctx_.config.inspection.inspect_plain_tunnels && port != 443 &&
-                        looks_like_request_line({buf.data(), have})) {
+                        looks_like_request_line(buf)) {
                         plain_http_tunnel_ = true;
                         co_return false;
                     }
@@ -949,6 +1116,12 @@ private:
     std::size_t hello_bytes_ = 0;   // bytes of the peeked ClientHello
     bool non_tls_tunnel_ = false;  // bypass.non_tls allows this non-TLS tunnel
     const bool transparent_;          // accepted on listen.transparent
+    const bool smtp_listener_;        // accepted on listen.smtp
+    // The TLS of a mail session after STARTTLS (the observations outlive the SSL that points
+    // at them, and that SSL its stream).
+    UpstreamObservations mail_seen_;
+    std::optional<tls::TlsStream> mail_upstream_;
+    std::optional<tls::TlsStream> mail_client_;
     bool plain_http_tunnel_ = false;  // plain HTTP in a CONNECT tunnel, inspected
 };
 

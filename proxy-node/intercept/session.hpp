@@ -17,8 +17,10 @@ namespace proxy {
 // CONNECT or http://) or listen.transparent (the network steered it here: its original
 // destination is read from the socket, the server name from the ClientHello's SNI, and the
 // connection is intercepted as a CONNECT to that destination would be; logged with mode
-// "transparent").
-enum class Listener { proxy, transparent };
+// "transparent"; a connection to a port in smtp.transparent_ports is mail), or listen.smtp
+// (the node is the client's smart host: mail relayed to smtp.upstream, mode "smtp"; see
+// mail/smtp_relay.hpp).
+enum class Listener { proxy, transparent, smtp };
 
 // `counted`: the client address whose slot in ctx.client_slots this connection holds (given
 // back when it ends), if the accept loop took one.

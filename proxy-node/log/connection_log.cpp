@@ -194,6 +194,28 @@ void ConnectionLog::write(const ConnectionRecord& r) {
     std::fflush(out_);
 }
 
+void ConnectionLog::mail(const MailRecord& r) {
+    nlohmann::json j = {{"ts", protocol::rfc3339(std::chrono::system_clock::now())},
+                        {"type", "mail"},
+                        {"node", node_},
+                        {"client", r.client},
+                        {"server", r.server},
+                        {"mail_from", r.mail_from},
+                        {"recipients", r.recipients},
+                        {"size", r.size},
+                        {"parts", r.parts},
+                        {"framing", r.framing},
+                        {"decision", r.decision},
+                        {"detail", r.detail},
+                        {"reply", r.reply},
+                        {"tls", r.tls}};
+    if (!r.rule.empty()) j["rule"] = r.rule;
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::lock_guard lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+}
+
 void ConnectionLog::event(const std::string& what, const std::string& detail) {
     nlohmann::json j = {{"ts", protocol::rfc3339(std::chrono::system_clock::now())},
                         {"type", "event"},

@@ -54,6 +54,27 @@ struct ConnectionRecord {
     std::uint64_t bytes_upstream_to_client = 0;
 };
 
+// One JSON line per mail transaction relayed over SMTP (mail/smtp_relay.hpp), besides the
+// connection's own line: the envelope and the verdict, never any content (not even the
+// subject or the recipients' addresses: their count only).
+struct MailRecord {
+    std::string client;       // address:port
+    std::string server;       // the mail server's name
+    std::string mail_from;    // the envelope sender ("" for the null sender <>)
+    std::size_t recipients = 0;
+    std::uint64_t size = 0;   // content bytes (canonical: unstuffed, CRLF line ends)
+    std::size_t parts = 0;    // MIME leaf parts inspected
+    std::string framing;      // "DATA" or "BDAT"
+    // "relayed" (the server took it), "blocked" (inspection refused it, 554 5.7.1),
+    // "refused" (too big: 552; the engine unavailable: 451), "rejected" (the server
+    // refused it; its reply code in `reply`).
+    std::string decision;
+    std::string rule;    // the inspection rule that blocked it
+    std::string detail;  // why, in words; never content
+    int reply = 0;       // the reply code the client got
+    bool tls = false;    // both sides encrypted when the message went
+};
+
 class ConnectionLog {
 public:
     // Every line names the node (`node`), so logs merged from several nodes stay attributable.
@@ -65,6 +86,7 @@ public:
     void write(const ConnectionRecord& record);
     // The record's line as write() appends it (without the newline), lasting `duration_us`.
     std::string format(const ConnectionRecord& record, long long duration_us) const;
+    void mail(const MailRecord& record);
     // Service events (start, drain, stop) in the same stream.
     void event(const std::string& what, const std::string& detail = "");
 

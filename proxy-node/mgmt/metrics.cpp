@@ -94,6 +94,25 @@ std::string render_prometheus(const Metrics& m, const LeafCache& cache, const Ca
     o << "# HELP proxy_inspection_blocks_total Messages blocked by inspection, by rule.\n"
          "# TYPE proxy_inspection_blocks_total counter\n";
     for (const auto& [rule, n] : in.blocks) o << "proxy_inspection_blocks_total{rule=\"" << rule << "\"} " << n.load() << '\n';
+    const auto& ml = m.mail;
+    o << "# HELP proxy_mail_messages_total Mail transactions over SMTP, by outcome (relayed; blocked by inspection; "
+         "refused by the node: too big, engine unavailable; rejected by the server).\n"
+         "# TYPE proxy_mail_messages_total counter\n"
+      << "proxy_mail_messages_total{outcome=\"relayed\"} " << ml.relayed.load() << '\n'
+      << "proxy_mail_messages_total{outcome=\"blocked\"} " << ml.blocked.load() << '\n'
+      << "proxy_mail_messages_total{outcome=\"refused\"} " << ml.refused.load() << '\n'
+      << "proxy_mail_messages_total{outcome=\"rejected\"} " << ml.rejected.load() << '\n';
+    counter("proxy_mail_starttls_total", "SMTP sessions encrypted with STARTTLS on both sides.", ml.starttls.load());
+    counter("proxy_mail_opportunistic_tls_total",
+            "Mail servers whose certificate failed validation, used anyway (smtp.tls = \"opportunistic\").",
+            ml.opportunistic.load());
+    counter("proxy_mail_upstream_tls_refused_total",
+            "STARTTLS to the mail server failed or its certificate was refused (strict); the client got 421.",
+            ml.upstream_tls_refused.load());
+    counter("proxy_mail_no_starttls_total", "Mail servers that offered no STARTTLS.", ml.no_starttls.load());
+    counter("proxy_mail_injection_discarded_total",
+            "Plaintext a peer sent after STARTTLS, before the TLS handshake, discarded (command injection).",
+            ml.injection_discarded.load());
     const auto& cs = cache.stats();
     gauge("proxy_leaf_cache_names", "Names covered by cached leaf certificates.", static_cast<double>(cache.size()));
     counter("proxy_leaf_cache_hits_total", "Connections served from a cached certificate.", cs.hits.load());

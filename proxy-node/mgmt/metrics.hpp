@@ -33,6 +33,17 @@ struct InspectionMetrics {
     void count_block(const std::string& rule);
 };
 
+// E-mail relayed over SMTP (mail/smtp_relay.hpp): mail transactions by their outcome, and
+// the STARTTLS events an operator watches.
+struct MailMetrics {
+    std::atomic<std::uint64_t> relayed{0}, blocked{0}, refused{0}, rejected{0};  // as MailRecord::decision
+    std::atomic<std::uint64_t> starttls{0};            // sessions encrypted on both sides
+    std::atomic<std::uint64_t> opportunistic{0};       // server certificates that failed validation, used anyway
+    std::atomic<std::uint64_t> upstream_tls_refused{0};  // STARTTLS upstream failed (strict), 421 to the client
+    std::atomic<std::uint64_t> no_starttls{0};         // servers without STARTTLS (refused or relayed in clear)
+    std::atomic<std::uint64_t> injection_discarded{0};  // plaintext pipelined after STARTTLS, discarded
+};
+
 struct Metrics {
     static constexpr std::size_t kReasons = static_cast<std::size_t>(kLastReason) + 1;
 
@@ -46,6 +57,7 @@ struct Metrics {
     std::atomic<std::uint64_t> upstream_resumed{0}, upstream_full{0};
     std::atomic<bool> draining{false};
     InspectionMetrics inspection;
+    MailMetrics mail;
 
     void count(const std::string& decision, Reason reason);
 };

@@ -248,18 +248,25 @@ int run_proxy(ProxyContext& ctx) {
         listening += (listening.empty() ? "" : ", ") + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
                      ":" + std::to_string(ep.port);
     }
-    const std::size_t explicit_count = proxy_acceptors.size();
+    std::vector<Listener> kinds(proxy_acceptors.size(), Listener::proxy);
     for (const auto& ep : cfg.transparent_listen) {
         proxy_acceptors.push_back(open_acceptor(main_io, ep, "listen.transparent",
                                                 cfg.transparent.capture == TransparentSection::Capture::tproxy));
+        kinds.push_back(Listener::transparent);
         listening += ", transparent " + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
+                     std::to_string(ep.port);
+    }
+    for (const auto& ep : cfg.smtp.listen) {
+        proxy_acceptors.push_back(open_acceptor(main_io, ep, "listen.smtp"));
+        kinds.push_back(Listener::smtp);
+        listening += ", smtp " + (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
                      std::to_string(ep.port);
     }
     tcp::acceptor mgmt_acceptor = open_acceptor(main_io, cfg.management_listen, "listen.management");
 
     for (std::size_t i = 0; i < proxy_acceptors.size(); ++i)
         asio::co_spawn(main_io,
-                       accept_loop(ctx, proxy_acceptors[i], workers, i < explicit_count ? Listener::proxy : Listener::transparent),
+                       accept_loop(ctx, proxy_acceptors[i], workers, kinds[i]),
                        asio::detached);
     asio::co_spawn(main_io, serve_management({cfg, ctx.metrics, ctx.leaves, ctx.ca, ctx.icap}, mgmt_acceptor), asio::detached);
 

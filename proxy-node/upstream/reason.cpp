@@ -49,6 +49,8 @@ std::string_view code(Reason r) {
         case Reason::no_original_destination: return "no_original_destination";
         case Reason::destination_loop: return "destination_loop";
         case Reason::no_sni: return "no_sni";
+        case Reason::no_starttls: return "no_starttls";
+        case Reason::malformed_smtp: return "malformed_smtp";
     }
     return "unknown";
 }
@@ -126,6 +128,9 @@ std::string_view describe(Reason r) {
         case Reason::destination_loop: return "The connection was addressed to the proxy itself, which it never relays to.";
         case Reason::no_sni:
             return "The client did not name the server it wants (no SNI), so the proxy cannot intercept the connection.";
+        case Reason::no_starttls:
+            return "The mail server does not offer STARTTLS, and the proxy does not relay mail in clear text.";
+        case Reason::malformed_smtp: return "A peer broke the SMTP protocol, so the connection was closed.";
     }
     return "Unknown error.";
 }

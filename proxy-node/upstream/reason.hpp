@@ -65,8 +65,11 @@ enum class Reason {
     no_original_destination,  // the node cannot tell where the connection was going (not steered to it)
     destination_loop,         // the original destination is the node itself
     no_sni,                   // a ClientHello without SNI, refused by transparent.no_sni
+    // E-mail (mail/).
+    no_starttls,     // the mail server offers no STARTTLS; refused by smtp.no_starttls (421 to the client)
+    malformed_smtp,  // a peer broke SMTP (a line too long, a reply that is not one, garbage)
 };
-inline constexpr Reason kLastReason = Reason::no_sni;
+inline constexpr Reason kLastReason = Reason::malformed_smtp;
 inline bool is_bypass(Reason r) { return r >= Reason::bypass_pattern && r <= Reason::bypass_rule; }
 
 std::string_view code(Reason r);

@@ -35,7 +35,8 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
     auto* seen = static_cast<UpstreamObservations*>(SSL_get_app_data(ssl));
     auto* cache = static_cast<UpstreamSessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index_sessions()));
     // Only sessions of fully verified connections are kept (a failed handshake has none).
-    if (seen == nullptr || cache == nullptr || seen->session_key.empty() || SSL_get_verify_result(ssl) != X509_V_OK)
+    if (seen == nullptr || cache == nullptr || seen->session_key.empty() || SSL_get_verify_result(ssl) != X509_V_OK ||
+        seen->verify_error != 0)
         return 0;
     cache->put(seen->session_key, session);
     return 1;  // we keep the reference
@@ -60,11 +61,7 @@ bool weak_digest(int md_nid) {
 // Belt and braces over the security level: refuses MD5/SHA-1 signatures on every
 // certificate but a self-signed trust anchor (whose signature nobody relies on), and weak
 // keys everywhere, whatever the library's defaults are.
-int verify_callback(int ok, X509_STORE_CTX* store) {
-    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-    auto* seen = ssl ? static_cast<UpstreamObservations*>(SSL_get_app_data(ssl)) : nullptr;
-    if (seen != nullptr && seen->leaf_sha256.empty())
-        if (X509* leaf = X509_STORE_CTX_get0_cert(store)) seen->leaf_sha256 = ossl::fingerprint_sha256(*leaf);
+int strict_verify(int ok, X509_STORE_CTX* store) {
     if (!ok) return 0;
     X509* cert = X509_STORE_CTX_get_current_cert(store);
     const int depth = X509_STORE_CTX_get_error_depth(store);
@@ -86,6 +83,17 @@ int verify_callback(int ok, X509_STORE_CTX* store) {
             return 0;
         }
     }
+    return 1;
+}
+
+int verify_callback(int ok, X509_STORE_CTX* store) {
+    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* seen = ssl ? static_cast<UpstreamObservations*>(SSL_get_app_data(ssl)) : nullptr;
+    if (seen != nullptr && seen->leaf_sha256.empty())
+        if (X509* leaf = X509_STORE_CTX_get0_cert(store)) seen->leaf_sha256 = ossl::fingerprint_sha256(*leaf);
+    if (strict_verify(ok, store) == 1) return 1;
+    if (seen == nullptr || !seen->record_only) return 0;
+    if (seen->verify_error == 0) seen->verify_error = X509_STORE_CTX_get_error(store);
     return 1;
 }
 

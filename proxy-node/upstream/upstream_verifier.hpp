@@ -29,6 +29,11 @@ struct UpstreamObservations {
     // The server sent a CertificateRequest (TLS 1.2 or 1.3, during the handshake): the
     // handshake is suspended there (SSL_ERROR_WANT_X509_LOOKUP), never completed without one.
     bool client_certificate_requested = false;
+    // Set before the handshake for opportunistic TLS (mail servers, smtp.tls): a certificate
+    // that fails validation does not stop the handshake; the first failure is kept in
+    // verify_error (an X509_V_ERR_*) for the log, and no session of it is kept for resumption.
+    bool record_only = false;
+    int verify_error = 0;
 };
 
 // TLS sessions (tickets) from upstream servers, so that the next connection to the same

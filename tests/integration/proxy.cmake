@@ -71,3 +71,11 @@ target_link_libraries(proxy_transparent_tests PRIVATE test_support origin_suppor
                       Catch2::Catch2WithMain)
 add_dependencies(proxy_transparent_tests proxy-node ca-service hsm-tool)
 catch_discover_tests(proxy_transparent_tests TEST_PREFIX "proxy-transparent:" PROPERTIES LABELS integration)
+
+# E-mail (listen.smtp, and port 25 on listen.transparent in network namespaces): a real MTA
+# (python3-aiosmtpd), swaks and smtplib as clients, c-icap + ClamAV as an engine.
+add_executable(proxy_mail_tests proxy_mail_test.cpp ${PROJECT_SOURCE_DIR}/tests/support/netns_lab.cpp)
+target_link_libraries(proxy_mail_tests PRIVATE test_support origin_support icap_support proxy_core
+                      nlohmann_json::nlohmann_json Catch2::Catch2WithMain)
+add_dependencies(proxy_mail_tests proxy-node ca-service hsm-tool)
+catch_discover_tests(proxy_mail_tests TEST_PREFIX "proxy-mail:" PROPERTIES LABELS integration)

@@ -265,7 +265,9 @@ public:
         }
         auto t = std::make_shared<Txn>(io_);
         t->request = request;
-        t->status = info.carrier == inspect::Carrier::websocket || info.status < 100 ? 200 : info.status;
+        t->status = info.carrier == inspect::Carrier::websocket || info.carrier == inspect::Carrier::mail || info.status < 100
+                        ? 200
+                        : info.status;
         switch (opts->transfer_for(target_extension(info.target))) {
         case Options::Transfer::ignore: return nullptr;  // by the service's Transfer-Ignore
         case Options::Transfer::complete: break;
@@ -397,7 +399,9 @@ private:
     std::string transaction_head(const MessageInfo& info, const char* method, const Options& opts, bool preview,
                                  Txn& t) const {
         const bool request = info.direction == Direction::request;
-        const bool websocket = info.carrier == inspect::Carrier::websocket;
+        // A WebSocket message or an e-mail part is framed as a synthetic HTTP message (no
+        // request of its own to rewrite).
+        const bool websocket = info.carrier == inspect::Carrier::websocket || info.carrier == inspect::Carrier::mail;
         std::string host = clean(info.host, 255);
         for (const auto& [k, v] : info.headers)
             if (http::iequals(k, "host") && !v.empty()) {
